@@ -1,0 +1,68 @@
+/**
+ * The one registry of error codes. A code, once shipped, is never reused for
+ * another meaning; add new codes at the end of their group.
+ */
+export const ErrorCodes = {
+  // Kernel capability and native addon.
+  ERR_TCPAO_UNSUPPORTED: 'the kernel lacks TCP-AO (CONFIG_TCP_AO)',
+  ERR_TCPAO_ADDON_MISSING: 'the native addon was not built',
+  ERR_TCPAO_SYSCALL: 'a TCP-AO socket call failed',
+  ERR_TCPAO_KEY_READBACK: 'the kernel copy of a key differs from the key set',
+  ERR_TCPAO_CONNECT_TIMEOUT: 'an AO connect did not complete in time',
+  ERR_TCPAO_INVALID_ARGUMENT: 'an argument to a TCP-AO operation is invalid',
+  ERR_TCPAO_NOT_AUTHENTICATED: 'an accepted connection is not protected by TCP-AO',
+
+  // Configuration and CLI usage (exit status 2).
+  ERR_TCPAO_USAGE: 'the command line is invalid',
+  ERR_TCPAO_CONFIG_READ: 'the config file cannot be read',
+  ERR_TCPAO_CONFIG_SYNTAX: 'the config file is not valid TOML',
+  ERR_TCPAO_CONFIG_INVALID: 'the config does not match the schema',
+  ERR_TCPAO_KEY_SOURCE: 'a key source cannot be resolved',
+
+  // Runtime.
+  ERR_TCPAO_LISTEN: 'a listener cannot be opened',
+  ERR_TCPAO_SHUTDOWN_TIMEOUT: 'shutdown did not finish before its deadline',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface TcpAoErrorOptions {
+  readonly cause?: unknown;
+  readonly errno?: number;
+  readonly syscall?: string;
+  /** Structured detail safe to log (never key material). */
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+export class TcpAoError extends Error {
+  readonly code: ErrorCode;
+  readonly errno: number | undefined;
+  readonly syscall: string | undefined;
+  readonly detail: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: TcpAoErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TcpAoError';
+    this.code = code;
+    this.errno = options.errno;
+    this.syscall = options.syscall;
+    this.detail = options.detail;
+  }
+}
+
+/** Codes that mean the operator gave bad input: reported as one line, exit status 2. */
+const USER_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'ERR_TCPAO_USAGE',
+  'ERR_TCPAO_CONFIG_READ',
+  'ERR_TCPAO_CONFIG_SYNTAX',
+  'ERR_TCPAO_CONFIG_INVALID',
+  'ERR_TCPAO_KEY_SOURCE',
+]);
+
+export function isUserError(err: unknown): err is TcpAoError {
+  return err instanceof TcpAoError && USER_ERROR_CODES.has(err.code);
+}
+
+export function hasCode(err: unknown, code: ErrorCode): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
+}
