@@ -30,6 +30,8 @@ export interface TcpAoErrorOptions {
   readonly cause?: unknown;
   readonly errno?: number;
   readonly syscall?: string;
+  /** The system error name (ENOPROTOOPT, ECONNREFUSED, ...) when one caused this. */
+  readonly sysCode?: string;
   /** Structured detail safe to log (never key material). */
   readonly detail?: Readonly<Record<string, unknown>>;
 }
@@ -38,6 +40,7 @@ export class TcpAoError extends Error {
   readonly code: ErrorCode;
   readonly errno: number | undefined;
   readonly syscall: string | undefined;
+  readonly sysCode: string | undefined;
   readonly detail: Readonly<Record<string, unknown>> | undefined;
 
   constructor(code: ErrorCode, message: string, options: TcpAoErrorOptions = {}) {
@@ -46,6 +49,7 @@ export class TcpAoError extends Error {
     this.code = code;
     this.errno = options.errno;
     this.syscall = options.syscall;
+    this.sysCode = options.sysCode;
     this.detail = options.detail;
   }
 }
