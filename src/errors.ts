@@ -18,10 +18,12 @@ export const ErrorCodes = {
   ERR_TCPAO_CONFIG_SYNTAX: 'the config file is not valid TOML',
   ERR_TCPAO_CONFIG_INVALID: 'the config does not match the schema',
   ERR_TCPAO_KEY_SOURCE: 'a key source cannot be resolved',
+  ERR_TCPAO_MODE_MISMATCH: 'the --mode argument and the config section disagree',
 
   // Runtime.
   ERR_TCPAO_LISTEN: 'a listener cannot be opened',
   ERR_TCPAO_SHUTDOWN_TIMEOUT: 'shutdown did not finish before its deadline',
+  ERR_TCPAO_INTERNAL: 'an unexpected internal error (a bug)',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
@@ -61,6 +63,7 @@ const USER_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ERR_TCPAO_CONFIG_SYNTAX',
   'ERR_TCPAO_CONFIG_INVALID',
   'ERR_TCPAO_KEY_SOURCE',
+  'ERR_TCPAO_MODE_MISMATCH',
 ]);
 
 export function isUserError(err: unknown): err is TcpAoError {
