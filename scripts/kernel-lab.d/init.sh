@@ -1,0 +1,36 @@
+#!/bin/bash
+# PID 1 of the lab guest. The kernel hands unknown cmdline key=value pairs to
+# init as environment variables: that is how labout and labcwd arrive.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TCPAO_LAB=1 LANG=C.UTF-8
+
+mountpoint -q /proc || mount -t proc proc /proc
+mountpoint -q /sys || mount -t sysfs sys /sys
+mountpoint -q /dev || mount -t devtmpfs dev /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+# Keep namespace state, sockets and scratch files off the shared host root.
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
+stty -F /dev/console -onlcr 2>/dev/null
+ip link set lo up
+hostname kernel-lab
+
+status=254
+if cd "$labcwd"; then
+  [ -f "$labout/env" ] && . "$labout/env"
+  bash "$labout/cmd" </dev/null >/dev/console 2>&1
+  status=$?
+fi
+echo "$status" >"$labout/rc.tmp" && mv "$labout/rc.tmp" "$labout/rc"
+sync
+# Power off through ACPI; a reboot also ends the VM because qemu runs with -no-reboot.
+echo o >/proc/sysrq-trigger
+sleep 5
+echo b >/proc/sysrq-trigger
+sleep 60
