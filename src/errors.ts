@@ -19,6 +19,10 @@ export const ErrorCodes = {
   ERR_TCPAO_CONFIG_INVALID: 'the config does not match the schema',
   ERR_TCPAO_KEY_SOURCE: 'a key source cannot be resolved',
   ERR_TCPAO_MODE_MISMATCH: 'the --mode argument and the config section disagree',
+  ERR_TCPAO_RENDER_MISSING_VAR: 'a variable the config template needs is not set',
+  ERR_TCPAO_RENDER_INVALID_VALUE: 'a variable for the config template has an invalid value',
+  ERR_TCPAO_RENDER_TEMPLATE: 'the config template cannot be read or is malformed',
+  ERR_TCPAO_RENDER_WRITE: 'the rendered config cannot be written',
 
   // Runtime.
   ERR_TCPAO_LISTEN: 'a listener cannot be opened',
@@ -64,6 +68,10 @@ const USER_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ERR_TCPAO_CONFIG_INVALID',
   'ERR_TCPAO_KEY_SOURCE',
   'ERR_TCPAO_MODE_MISMATCH',
+  'ERR_TCPAO_RENDER_MISSING_VAR',
+  'ERR_TCPAO_RENDER_INVALID_VALUE',
+  'ERR_TCPAO_RENDER_TEMPLATE',
+  'ERR_TCPAO_RENDER_WRITE',
 ]);
 
 export function isUserError(err: unknown): err is TcpAoError {
