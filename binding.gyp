@@ -4,6 +4,9 @@
       "target_name": "tcpao",
       "sources": [
         "native/addon.cc",
+        "native/ao_connect.cc",
+        "native/args.cc",
+        "native/bindings.cc",
         "native/js_errors.cc",
         "native/tcp_ao.cc"
       ],

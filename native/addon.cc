@@ -1,0 +1,27 @@
+// tcpao.node: the exports table. One function per kernel operation; the
+// functions live in bindings.cc and ao_connect.cc.
+#include <napi.h>
+
+#include "ao_connect.h"
+#include "bindings.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("layout", Napi::Function::New(env, tcpao::Layout, "layout"));
+  exports.Set("probe", Napi::Function::New(env, tcpao::Probe, "probe"));
+  exports.Set("openSocket", Napi::Function::New(env, tcpao::OpenSocket, "openSocket"));
+  exports.Set("closeFd", Napi::Function::New(env, tcpao::CloseFd, "closeFd"));
+  exports.Set("addKey", Napi::Function::New(env, tcpao::AddKey, "addKey"));
+  exports.Set("deleteKey", Napi::Function::New(env, tcpao::DeleteKey, "deleteKey"));
+  exports.Set("getKeys", Napi::Function::New(env, tcpao::GetKeys, "getKeys"));
+  exports.Set("getInfo", Napi::Function::New(env, tcpao::GetInfo, "getInfo"));
+  exports.Set("setInfo", Napi::Function::New(env, tcpao::SetInfo, "setInfo"));
+  exports.Set("createListener", Napi::Function::New(env, tcpao::CreateListener, "createListener"));
+  exports.Set("connect", Napi::Function::New(env, tcpao::ConnectAo, "connect"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(tcpao, Init)
