@@ -1,0 +1,453 @@
+/**
+ * The command line: argument parsing, help texts and the subcommand table.
+ *
+ *   tcpao-proxy --mode initiator|terminator --config FILE   run the sidecar
+ *   tcpao-proxy <command> [options]                          see SUBCOMMANDS
+ *
+ * Bad input is reported as one line per problem on stderr,
+ * "tcpao-proxy: CODE: what is wrong and what to do", with exit status 2 and
+ * no stack trace. Keys are never accepted on the command line.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { isUserError, TcpAoError, type ErrorCode } from './errors.js';
+import { formatEndpoint, formatPrefix } from './config/address.js';
+import { formatKeySource } from './config/keys.js';
+import { ConfigError, loadConfigFile, type LoadedConfig, type SidecarConfig } from './config/load.js';
+import { describePolicy } from './config/policy.js';
+import { MODES, type Mode } from './config/schema.js';
+import { createLogger, moduleLogger, type Logger } from './log.js';
+
+export const PROGRAM = 'tcpao-proxy';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly env: NodeJS.ProcessEnv;
+  /** Told about the root logger once the sidecar has one, so fatal errors can be logged. */
+  readonly onLogger?: (logger: Logger) => void;
+}
+
+export interface CliDeps {
+  /** Runs the sidecar until it has shut down; rejects on a startup or runtime failure. */
+  readonly runSidecar: (config: SidecarConfig, logger: Logger) => Promise<void>;
+}
+
+export interface OptionSpec {
+  readonly type: 'string' | 'boolean';
+  readonly short?: string;
+  /** Placeholder shown in help, e.g. FILE. */
+  readonly valueName?: string;
+  readonly description: string;
+  readonly required?: boolean;
+  readonly choices?: readonly string[];
+}
+
+export type OptionValues = Readonly<Record<string, string | boolean | undefined>>;
+
+export interface CommandContext {
+  readonly options: OptionValues;
+  readonly positionals: readonly string[];
+  readonly io: CliIo;
+  readonly deps: CliDeps;
+}
+
+export interface CliCommand {
+  readonly name: string;
+  /** One line for the command list. */
+  readonly summary: string;
+  /** Usage line(s) after "Usage: ". */
+  readonly usage: string;
+  /** Paragraphs shown by `<command> --help`. */
+  readonly description: string;
+  readonly options: Readonly<Record<string, OptionSpec>>;
+  /** Names of accepted positional arguments, in order; none when absent. */
+  readonly positionals?: readonly string[];
+  run(context: CommandContext): Promise<number> | number;
+}
+
+/** Raised for bad command lines; reported like config problems. */
+export function usageError(message: string): TcpAoError {
+  return new TcpAoError('ERR_TCPAO_USAGE', message);
+}
+
+const HELP_OPTION: OptionSpec = { type: 'boolean', short: 'h', description: 'show this help and exit' };
+
+const MODE_OPTION: OptionSpec = {
+  type: 'string',
+  valueName: 'MODE',
+  choices: MODES,
+  description: 'initiator or terminator; must match the config\'s [initiator] or [terminator] section',
+};
+
+const CONFIG_OPTION: OptionSpec = {
+  type: 'string',
+  short: 'c',
+  valueName: 'FILE',
+  required: true,
+  description: 'the TOML config file (see docs/configuration.md)',
+};
+
+/** A token that may be repeated back to the user: short and command-like, never a secret-shaped string. */
+function echo(value: string): string {
+  return /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/.test(value) ? ` "${value}"` : '';
+}
+
+/** Parses argv for `command`; throws usage errors. */
+export function parseCommandArgs(command: CliCommand, argv: readonly string[]): { options: OptionValues; positionals: string[]; help: boolean } {
+  const specs: Record<string, OptionSpec> = { ...command.options, help: HELP_OPTION };
+  const parseOptions: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    parseOptions[name] = spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short };
+  }
+  const { tokens } = parseArgs({ args: [...argv], options: parseOptions, strict: false, allowPositionals: true, tokens: true });
+  const options: Record<string, string | boolean | undefined> = {};
+  const positionals: string[] = [];
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  for (const token of tokens) {
+    if (token.kind === 'positional') {
+      positionals.push(token.value);
+      continue;
+    }
+    if (token.kind !== 'option') continue;
+    const spec = Object.hasOwn(specs, token.name) ? specs[token.name] : undefined;
+    if (spec === undefined) {
+      const secretish = /key|secret|passw|psk/i.test(token.name);
+      problems.push(
+        secretish
+          ? `unknown option ${token.rawName}; keys are never taken from the command line: set key_source in the config`
+          : `unknown option${echo(token.rawName.replace(/^-+/, ''))}; run ${PROGRAM} ${command.name === '' ? '' : `${command.name} `}--help`,
+      );
+      continue;
+    }
+    if (seen.has(token.name)) {
+      problems.push(`--${token.name} is given more than once`);
+      continue;
+    }
+    seen.add(token.name);
+    if (spec.type === 'boolean') {
+      if (token.value !== undefined) problems.push(`--${token.name} takes no value`);
+      else options[token.name] = true;
+      continue;
+    }
+    const value = token.value;
+    if (value === undefined || value === '' || (!token.inlineValue && value.startsWith('-') && value.length > 1)) {
+      problems.push(`--${token.name} needs a value${spec.valueName === undefined ? '' : ` (${spec.valueName})`}`);
+      continue;
+    }
+    if (spec.choices !== undefined && !spec.choices.includes(value)) {
+      problems.push(`--${token.name}${echo(value)} is not valid; use ${spec.choices.join(' or ')}`);
+      continue;
+    }
+    options[token.name] = value;
+  }
+  const help = options['help'] === true;
+  if (!help) {
+    const allowed = command.positionals ?? [];
+    if (positionals.length > allowed.length) {
+      problems.push(
+        allowed.length === 0
+          ? `unexpected argument; ${PROGRAM} ${command.name} takes options only`
+          : `too many arguments; expected at most ${allowed.join(', ')}`,
+      );
+    }
+    for (const [name, spec] of Object.entries(command.options)) {
+      if (spec.required === true && options[name] === undefined && !problems.some((problem) => problem.startsWith(`--${name} `))) {
+        problems.push(`--${name} is required${spec.valueName === undefined ? '' : ` (--${name} ${spec.valueName})`}`);
+      }
+    }
+  }
+  if (problems.length > 0) throw new UsageErrors(problems);
+  return { options, positionals, help };
+}
+
+/** Several usage problems, printed one per line. */
+export class UsageErrors extends TcpAoError {
+  readonly lines: readonly string[];
+  constructor(lines: readonly string[]) {
+    super('ERR_TCPAO_USAGE', lines.join('; '));
+    this.lines = Object.freeze([...lines]);
+  }
+}
+
+function optionRows(options: Readonly<Record<string, OptionSpec>>): (readonly [string, string])[] {
+  return Object.entries({ ...options, help: HELP_OPTION }).map(([name, spec]) => {
+    const flag = `${spec.short === undefined ? '    ' : `-${spec.short}, `}--${name}${spec.valueName === undefined ? '' : ` ${spec.valueName}`}`;
+    return [flag, `${spec.description}${spec.required === true ? ' (required)' : ''}`] as const;
+  });
+}
+
+function optionWidth(options: Readonly<Record<string, OptionSpec>>): number {
+  return Math.max(...optionRows(options).map(([flag]) => flag.length)) + 2;
+}
+
+function formatOptions(options: Readonly<Record<string, OptionSpec>>): string {
+  const width = optionWidth(options);
+  return optionRows(options)
+    .map(([flag, text]) => `  ${flag.padEnd(width)}${text}`)
+    .join('\n');
+}
+
+export function commandHelp(command: CliCommand): string {
+  return `Usage: ${PROGRAM} ${command.usage}\n\n${command.description}\n\nOptions:\n${formatOptions(command.options)}\n`;
+}
+
+export function readVersion(): string {
+  try {
+    const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: unknown };
+    return typeof manifest.version === 'string' ? manifest.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function versionLine(): string {
+  return `${PROGRAM} ${readVersion()} (node ${process.version}, ${process.platform} ${process.arch})\n`;
+}
+
+const checkConfigCommand: CliCommand = {
+  name: 'check-config',
+  summary: 'validate a config and its keys without printing any key',
+  usage: 'check-config --config FILE [--mode MODE]',
+  description:
+    'Validates the config file, resolves every key_source and checks each key\'s length, then prints a\n' +
+    'summary: the mode, the listeners, and each policy with its key ids, algorithm and key length.\n' +
+    'Key bytes are never printed. Exit status 0 when valid, 2 with one line per problem otherwise.\n' +
+    'The kernel is not consulted; "tcpao-proxy doctor" checks the host.',
+  options: { config: CONFIG_OPTION, mode: { ...MODE_OPTION, description: 'also check that the config is for this side' } },
+  run(context) {
+    const loaded = loadConfigFile(context.options['config'] as string, configLoadOptions(context));
+    context.io.stdout(describeConfig(loaded));
+    return EXIT_OK;
+  },
+};
+
+const versionCommand: CliCommand = {
+  name: 'version',
+  summary: 'print the version',
+  usage: 'version',
+  description: 'Prints the version of tcpao-proxy and of the Node runtime it runs on.',
+  options: {},
+  run(context) {
+    context.io.stdout(versionLine());
+    return EXIT_OK;
+  },
+};
+
+const helpCommand: CliCommand = {
+  name: 'help',
+  summary: 'show help for a command',
+  usage: 'help [COMMAND]',
+  description: 'Shows the overall help, or the help of COMMAND.',
+  options: {},
+  positionals: ['COMMAND'],
+  run(context) {
+    const name = context.positionals[0];
+    if (name === undefined) {
+      context.io.stdout(mainHelp());
+      return EXIT_OK;
+    }
+    const command = commands.get(name);
+    if (command === undefined) throw usageError(`unknown command${echo(name)}; run ${PROGRAM} --help`);
+    context.io.stdout(commandHelp(command));
+    return EXIT_OK;
+  },
+};
+
+/** Running the sidecar: the command used when the first argument is an option. */
+export const runCommand: CliCommand = {
+  name: '',
+  summary: 'run the sidecar',
+  usage: '--mode initiator|terminator --config FILE',
+  description:
+    'Runs the sidecar. As an initiator it accepts plain TCP on listen_plain and relays each connection to\n' +
+    'remote_ao over TCP-AO; as a terminator it accepts TCP-AO on listen_ao and relays each authenticated\n' +
+    'connection to forward_plain. Logs go to stdout; a fatal error is one line on stderr.\n' +
+    'Exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 on a bad command line or config.',
+  options: {
+    mode: { ...MODE_OPTION, required: true },
+    config: CONFIG_OPTION,
+  },
+  async run(context) {
+    const loaded = loadConfigFile(context.options['config'] as string, configLoadOptions(context));
+    const { config } = loaded;
+    const logger = createLogger({ format: config.global.log_format, level: config.global.log_level });
+    context.io.onLogger?.(logger);
+    const log = moduleLogger(logger, 'main');
+    log.info({ event: 'config_loaded', ...describeForLog(loaded.config) }, 'config loaded');
+    for (const warning of loaded.warnings) log.warn({ event: 'config_warning', path: warning.path }, warning.message);
+    try {
+      await context.deps.runSidecar(config, logger);
+      return EXIT_OK;
+    } catch (err) {
+      return reportError(err, context.io, log);
+    }
+  },
+};
+
+function configLoadOptions(context: CommandContext): { mode?: Mode; env: NodeJS.ProcessEnv } {
+  const mode = context.options['mode'];
+  return typeof mode === 'string' ? { mode: mode as Mode, env: context.io.env } : { env: context.io.env };
+}
+
+/**
+ * Subcommands, in help order. Adding a command is one line here (or a
+ * registerCommand call from its own module).
+ */
+const SUBCOMMANDS: readonly CliCommand[] = [checkConfigCommand, versionCommand, helpCommand];
+
+const commands = new Map<string, CliCommand>(SUBCOMMANDS.map((command) => [command.name, command]));
+
+export function registerCommand(command: CliCommand): void {
+  if (!/^[a-z][a-z0-9-]*$/.test(command.name)) throw new TypeError(`invalid command name "${command.name}"`);
+  if (commands.has(command.name)) throw new TypeError(`command "${command.name}" is already registered`);
+  commands.set(command.name, command);
+}
+
+export function getCommand(name: string): CliCommand | undefined {
+  return commands.get(name);
+}
+
+export function mainHelp(): string {
+  const list = [...commands.values()];
+  const width = Math.max(...list.map((command) => command.name.length)) + 3;
+  return (
+    `Usage: ${PROGRAM} ${runCommand.usage}\n` +
+    `       ${PROGRAM} <command> [options]\n\n` +
+    'A TCP-AO (RFC 5925) sidecar: an initiator adds TCP-AO to a local plain TCP client\'s connection,\n' +
+    'a terminator accepts TCP-AO connections and relays them to a local plain TCP server.\n\n' +
+    `Commands:\n${list.map((command) => `  ${command.name.padEnd(width)}${command.summary}`).join('\n')}\n\n` +
+    `Options when running the sidecar:\n${formatOptions(runCommand.options)}\n` +
+    `  -V, --version${' '.repeat(Math.max(2, optionWidth(runCommand.options) - 13))}print the version and exit\n\n` +
+    `Run "${PROGRAM} <command> --help" for a command's options.\n` +
+    'Keys are never given on the command line: each [[ao_policy]] names its key_source (env: or file:).\n' +
+    'Exit status: 0 success, 1 runtime failure, 2 bad command line or config.\n'
+  );
+}
+
+/** Runs the CLI and returns the exit status; never throws. */
+export async function runCli(argv: readonly string[], io: CliIo, deps: CliDeps): Promise<number> {
+  try {
+    const first = argv[0];
+    if (first === undefined) {
+      throw usageError(`no command given; run ${PROGRAM} --mode initiator|terminator --config FILE, or ${PROGRAM} --help`);
+    }
+    if (argv.length === 1 && (first === '--version' || first === '-V')) {
+      io.stdout(versionLine());
+      return EXIT_OK;
+    }
+    let command: CliCommand;
+    let rest: readonly string[];
+    if (first.startsWith('-')) {
+      command = runCommand;
+      rest = argv;
+    } else {
+      const found = commands.get(first);
+      if (found === undefined) throw usageError(`unknown command${echo(first)}; run ${PROGRAM} --help for the list`);
+      command = found;
+      rest = argv.slice(1);
+    }
+    const parsed = parseCommandArgs(command, rest);
+    if (parsed.help) {
+      io.stdout(command === runCommand ? mainHelp() : commandHelp(command));
+      return EXIT_OK;
+    }
+    return await command.run({ options: parsed.options, positionals: parsed.positionals, io, deps });
+  } catch (err) {
+    return reportError(err, io, undefined);
+  }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+function errorLine(code: ErrorCode | string, text: string): string {
+  return `${PROGRAM}: ${code}: ${oneLine(text)}\n`;
+}
+
+/**
+ * Prints an error as one line per problem and returns the exit status. User
+ * errors never show a stack; an unexpected error's stack goes to the log at
+ * debug level only.
+ */
+export function reportError(err: unknown, io: CliIo, log: Logger | undefined): number {
+  if (err instanceof ConfigError) {
+    for (const problem of err.problems) io.stderr(errorLine(problem.code, `${problem.path}: ${problem.message}`));
+    return EXIT_USAGE;
+  }
+  if (err instanceof UsageErrors) {
+    for (const line of err.lines) io.stderr(errorLine(err.code, line));
+    return EXIT_USAGE;
+  }
+  if (isUserError(err)) {
+    io.stderr(errorLine(err.code, err.message));
+    return EXIT_USAGE;
+  }
+  if (err instanceof TcpAoError) {
+    io.stderr(errorLine(err.code, err.message));
+    log?.error({ event: 'fatal', code: err.code, errno: err.errno, syscall: err.syscall, sysCode: err.sysCode }, oneLine(err.message));
+    log?.debug({ err }, 'fatal error detail');
+    return EXIT_FAILURE;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  io.stderr(errorLine('ERR_TCPAO_INTERNAL', `unexpected error: ${message}; this is a bug (set log_level = "debug" for the stack)`));
+  log?.error({ event: 'internal_error' }, oneLine(`unexpected error: ${message}`));
+  log?.debug({ err }, 'internal error detail');
+  return EXIT_FAILURE;
+}
+
+/** Loggable summary of a config: addresses, policy ids, algorithms, key lengths. */
+export function describeForLog(config: SidecarConfig): Record<string, unknown> {
+  const sides =
+    config.mode === 'initiator'
+      ? {
+          listen_plain: formatEndpoint(config.initiator.listen_plain),
+          remote_ao: formatEndpoint(config.initiator.remote_ao),
+          ...(config.initiator.source_ip === undefined ? {} : { source_ip: config.initiator.source_ip.address }),
+        }
+      : { listen_ao: formatEndpoint(config.terminator.listen_ao), forward_plain: formatEndpoint(config.terminator.forward_plain) };
+  return {
+    config: config.source,
+    mode: config.mode,
+    ...sides,
+    policies: config.activePolicies.map((policy) => describePolicy(policy)),
+  };
+}
+
+/** The check-config summary. */
+export function describeConfig(loaded: LoadedConfig): string {
+  const { config, warnings } = loaded;
+  const lines = [`${config.source}: valid ${config.mode} config`];
+  if (config.mode === 'initiator') {
+    lines.push(`  listen_plain  ${formatEndpoint(config.initiator.listen_plain)}  (plain TCP from the local app)`);
+    lines.push(`  remote_ao     ${formatEndpoint(config.initiator.remote_ao)}  (TCP-AO to the terminator)`);
+    if (config.initiator.source_ip !== undefined) lines.push(`  source_ip     ${config.initiator.source_ip.address}`);
+  } else {
+    lines.push(`  listen_ao      ${formatEndpoint(config.terminator.listen_ao)}  (TCP-AO from initiators)`);
+    lines.push(`  forward_plain  ${formatEndpoint(config.terminator.forward_plain)}  (plain TCP to the local app)`);
+  }
+  lines.push(`  policies (${config.activePolicies.length} of ${config.ao_policy.length} installed):`);
+  for (const policy of config.ao_policy) {
+    const used = config.activePolicies.includes(policy) ? '' : '  [not used on this side]';
+    const extras = [
+      policy.exclude_tcp_options ? 'exclude_tcp_options' : undefined,
+      policy.vrf_ifindex !== 0 ? `vrf_ifindex ${policy.vrf_ifindex}` : undefined,
+    ].filter((extra) => extra !== undefined);
+    lines.push(
+      `    ao_policy[${policy.index}] ${policy.name}: peer ${formatPrefix(policy.peer_ip)}` +
+        `${policy.peer_port === 0 ? '' : ` port ${policy.peer_port}`}, send_id ${policy.send_id}, recv_id ${policy.recv_id}, ` +
+        `${policy.mac_alg}, maclen ${policy.maclen}, key ${policy.key.byteLength} bytes from ${formatKeySource(policy.key_source)}` +
+        `${extras.length === 0 ? '' : `, ${extras.join(', ')}`}${used}`,
+    );
+  }
+  for (const warning of warnings) lines.push(`  warning: ${warning.path}: ${warning.message}`);
+  return `${lines.join('\n')}\n`;
+}

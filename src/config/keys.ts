@@ -1,0 +1,273 @@
+/**
+ * Key sources and the SecretKey holder. Key bytes live only inside a
+ * SecretKey's private field; every way of printing one yields "[REDACTED]",
+ * and reveal() is called only where the bytes are handed to the addon.
+ *
+ * Nothing in this module puts a key source's *value* into a message: an error
+ * names the source (env var name, file path) and what is wrong with it.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { inspect } from 'node:util';
+
+/** TCP_AO_MAXKEYLEN in include/uapi/linux/tcp.h. */
+export const MAX_KEY_BYTES = 80;
+/** A key file larger than this is refused before reading: no encoding of 80 bytes needs more. */
+export const MAX_KEY_FILE_BYTES = 1_024;
+
+const REDACTED = '[REDACTED]';
+
+export class SecretKey {
+  readonly #bytes: Buffer;
+
+  private constructor(bytes: Buffer) {
+    this.#bytes = bytes;
+  }
+
+  /** Copies `bytes` into memory of its own (never Node's shared Buffer pool). */
+  static fromBytes(bytes: Uint8Array): SecretKey {
+    const own = Buffer.alloc(bytes.length);
+    own.set(bytes);
+    return new SecretKey(own);
+  }
+
+  get byteLength(): number {
+    return this.#bytes.length;
+  }
+
+  /** A fresh copy of the key bytes, for handing to the addon only. */
+  reveal(): Uint8Array {
+    const copy = new Uint8Array(this.#bytes.length);
+    copy.set(this.#bytes);
+    return copy;
+  }
+
+  /** Overwrites the key bytes with zeros (after a reload replaced this key). */
+  wipe(): void {
+    this.#bytes.fill(0);
+  }
+
+  toJSON(): string {
+    return REDACTED;
+  }
+
+  toString(): string {
+    return REDACTED;
+  }
+
+  [Symbol.toPrimitive](): string {
+    return REDACTED;
+  }
+
+  [inspect.custom](): string {
+    return REDACTED;
+  }
+}
+
+export type KeySourceKind = 'env' | 'file';
+export type KeyEncoding = 'raw' | 'hex' | 'base64';
+
+export interface KeySourceSpec {
+  readonly kind: KeySourceKind;
+  readonly encoding: KeyEncoding;
+  /** Environment variable name, or file path as written. */
+  readonly ref: string;
+}
+
+export const KEY_SOURCE_FORMS =
+  '"env:NAME", "file:PATH", "env-hex:NAME", "file-hex:PATH", "env-base64:NAME" or "file-base64:PATH"';
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const SCHEMES: ReadonlyMap<string, { readonly kind: KeySourceKind; readonly encoding: KeyEncoding }> = new Map([
+  ['env', { kind: 'env', encoding: 'raw' }],
+  ['file', { kind: 'file', encoding: 'raw' }],
+  ['env-hex', { kind: 'env', encoding: 'hex' }],
+  ['file-hex', { kind: 'file', encoding: 'hex' }],
+  ['env-base64', { kind: 'env', encoding: 'base64' }],
+  ['file-base64', { kind: 'file', encoding: 'base64' }],
+]);
+
+export type KeySourceParse = { readonly ok: true; readonly value: KeySourceSpec } | { readonly ok: false; readonly message: string };
+
+/** Parses the key_source text; on failure the message never repeats the text. */
+export function parseKeySource(text: string): KeySourceParse {
+  const colon = text.indexOf(':');
+  const scheme = colon < 0 ? undefined : SCHEMES.get(text.slice(0, colon));
+  if (scheme === undefined) {
+    return {
+      ok: false,
+      message: `not a key source; use ${KEY_SOURCE_FORMS} (the key itself never goes in the config)`,
+    };
+  }
+  const ref = text.slice(colon + 1);
+  if (scheme.kind === 'env' && !ENV_NAME.test(ref)) {
+    return { ok: false, message: 'needs an environment variable name after the colon (letters, digits and _, not starting with a digit)' };
+  }
+  if (scheme.kind === 'file' && ref === '') {
+    return { ok: false, message: 'needs a file path after the colon' };
+  }
+  return { ok: true, value: { kind: scheme.kind, encoding: scheme.encoding, ref } };
+}
+
+export function formatKeySource(spec: KeySourceSpec): string {
+  const scheme = spec.encoding === 'raw' ? spec.kind : `${spec.kind}-${spec.encoding}`;
+  return `${scheme}:${spec.ref}`;
+}
+
+/** A key source that cannot be resolved; the message is safe to print. */
+export class KeySourceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeySourceError';
+  }
+}
+
+export interface KeyResolveContext {
+  readonly env: NodeJS.ProcessEnv;
+  /** Relative file paths are resolved against this directory (the config file's). */
+  readonly baseDir: string;
+}
+
+/** Reads and decodes one key. Throws KeySourceError with a printable message. */
+export function resolveKey(spec: KeySourceSpec, context: KeyResolveContext): SecretKey {
+  const label = spec.kind === 'env' ? `environment variable ${spec.ref}` : `key file ${spec.ref}`;
+  const material = spec.kind === 'env' ? readEnvKey(spec.ref, context.env) : readFileKey(resolveKeyPath(spec.ref, context.baseDir), spec.encoding);
+  try {
+    const bytes = decode(material, spec.encoding, label);
+    try {
+      checkLength(bytes.length, label, spec.encoding);
+      return SecretKey.fromBytes(bytes);
+    } finally {
+      bytes.fill(0);
+    }
+  } finally {
+    material.fill(0);
+  }
+}
+
+export function resolveKeyPath(ref: string, baseDir: string): string {
+  return isAbsolute(ref) ? ref : resolve(baseDir, ref);
+}
+
+function readEnvKey(name: string, env: NodeJS.ProcessEnv): Buffer {
+  const value = env[name];
+  if (value === undefined) {
+    throw new KeySourceError(`environment variable ${name} is not set; export it before starting (keys never go on the command line)`);
+  }
+  if (value === '') throw new KeySourceError(`environment variable ${name} is set but empty`);
+  const bytes = Buffer.alloc(Buffer.byteLength(value, 'utf8'));
+  bytes.write(value, 'utf8');
+  return bytes;
+}
+
+function readFileKey(path: string, encoding: KeyEncoding): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new KeySourceError(`key file ${path} cannot be opened: ${describeFsError(err)}`);
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (stat.isDirectory()) throw new KeySourceError(`key file ${path} is a directory, not a file`);
+    if (!stat.isFile()) throw new KeySourceError(`key file ${path} is not a regular file`);
+    if (stat.size > MAX_KEY_FILE_BYTES) {
+      throw new KeySourceError(`key file ${path} is ${stat.size} bytes, too large to hold a key of at most ${MAX_KEY_BYTES} bytes`);
+    }
+    // One byte more than the limit reveals a file that grew after fstat.
+    const buffer = Buffer.alloc(MAX_KEY_FILE_BYTES + 1);
+    let length = 0;
+    try {
+      for (;;) {
+        const n = readSync(fd, buffer, length, buffer.length - length, null);
+        if (n === 0) break;
+        length += n;
+        if (length === buffer.length) {
+          throw new KeySourceError(`key file ${path} is too large to hold a key of at most ${MAX_KEY_BYTES} bytes`);
+        }
+      }
+    } catch (err) {
+      buffer.fill(0);
+      if (err instanceof KeySourceError) throw err;
+      throw new KeySourceError(`key file ${path} cannot be read: ${describeFsError(err)}`);
+    }
+    // Raw files lose exactly one trailing newline, the one editors and `echo` add.
+    const end = encoding === 'raw' && length > 0 && buffer[length - 1] === 0x0a ? length - 1 : length;
+    const content = Buffer.alloc(end);
+    buffer.copy(content, 0, 0, end);
+    buffer.fill(0);
+    return content;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function describeFsError(err: unknown): string {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file (ENOENT)';
+    case 'EACCES':
+      return 'permission denied (EACCES)';
+    case 'EISDIR':
+      return 'it is a directory (EISDIR)';
+    case 'ENOTDIR':
+      return 'a component of the path is not a directory (ENOTDIR)';
+    case 'ELOOP':
+      return 'too many symbolic links (ELOOP)';
+    default:
+      return typeof code === 'string' ? code : 'unknown error';
+  }
+}
+
+const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const ASCII_SPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
+
+function trimAscii(bytes: Buffer): Buffer {
+  let start = 0;
+  let end = bytes.length;
+  while (start < end && ASCII_SPACE.has(bytes[start] as number)) start++;
+  while (end > start && ASCII_SPACE.has(bytes[end - 1] as number)) end--;
+  return bytes.subarray(start, end);
+}
+
+function decode(material: Buffer, encoding: KeyEncoding, label: string): Buffer {
+  if (encoding === 'raw') {
+    if (material.length === 0) throw new KeySourceError(`${label} is empty`);
+    const copy = Buffer.alloc(material.length);
+    material.copy(copy);
+    return copy;
+  }
+  const text = trimAscii(material).toString('latin1');
+  if (text === '') throw new KeySourceError(`${label} is empty`);
+  if (encoding === 'hex') {
+    if (!/^(?:[0-9a-fA-F]{2})+$/.test(text)) {
+      throw new KeySourceError(`${label} is not valid hex: expected an even number of digits 0-9, a-f and nothing else`);
+    }
+    const bytes = Buffer.alloc(text.length / 2);
+    bytes.write(text, 'hex');
+    return bytes;
+  }
+  const standard = text.replace(/-/g, '+').replace(/_/g, '/').replace(/={1,2}$/, '');
+  if (!/^[A-Za-z0-9+/]+$/.test(standard) || standard.length % 4 === 1) {
+    throw new KeySourceError(`${label} is not valid base64`);
+  }
+  // Leftover bits in the last character must be zero, as every encoder writes them;
+  // anything else is a truncated or hand-edited value.
+  const leftoverBits = [0, 0, 4, 2][standard.length % 4] as number;
+  const lastValue = BASE64_ALPHABET.indexOf(standard[standard.length - 1] as string);
+  if ((lastValue & ((1 << leftoverBits) - 1)) !== 0) {
+    throw new KeySourceError(`${label} is not valid base64 (its last character carries stray bits)`);
+  }
+  const bytes = Buffer.alloc(Math.floor((standard.length * 3) / 4));
+  bytes.write(standard, 'base64');
+  return bytes;
+}
+
+function checkLength(length: number, label: string, encoding: KeyEncoding): void {
+  if (length === 0) throw new KeySourceError(`${label} is empty`);
+  if (length > MAX_KEY_BYTES) {
+    const what = encoding === 'raw' ? `${length} bytes` : `${length} bytes once decoded from ${encoding}`;
+    throw new KeySourceError(`${label} holds ${what}; a TCP-AO key is 1 to ${MAX_KEY_BYTES} bytes`);
+  }
+}

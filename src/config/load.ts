@@ -1,0 +1,442 @@
+/**
+ * Config loading: read the file, parse TOML, validate with zod, check the
+ * rules that relate fields to each other, resolve every key, and freeze.
+ * Every problem found is collected and reported together, one per line, each
+ * naming its TOML path; the caller prints them once and exits with status 2.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+import TOML from '@iarna/toml';
+import { z } from 'zod';
+
+import { TcpAoError, type ErrorCode } from '../errors.js';
+import { formatEndpoint, formatPrefix, isLoopback, isUnspecified, type Endpoint } from './address.js';
+import { KeySourceError, resolveKey, SecretKey } from './keys.js';
+import { describeMismatch, idClash, selectInitiatorPolicies } from './policy.js';
+import {
+  AoPolicySchema,
+  ConfigSchema,
+  InitiatorSchema,
+  KNOWN_KEYS,
+  SECTION_COUNT_MESSAGE,
+  TerminatorSchema,
+  type AoPolicy,
+  type Mode,
+  type ParsedConfig,
+} from './schema.js';
+
+export interface ConfigProblem {
+  readonly code: ErrorCode;
+  /** TOML path such as "ao_policy[0].mac_alg", or a file location for syntax and read errors. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export interface ConfigWarning {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** One or more problems with a config; every message is safe to print. */
+export class ConfigError extends TcpAoError {
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(problems: readonly ConfigProblem[]) {
+    const first = problems[0];
+    if (first === undefined) throw new TypeError('ConfigError needs at least one problem');
+    super(first.code, problems.map((problem) => `${problem.path}: ${problem.message}`).join('; '));
+    this.problems = Object.freeze([...problems]);
+  }
+}
+
+export type ResolvedAoPolicy = AoPolicy & {
+  /** Position in the file: ao_policy[index]. */
+  readonly index: number;
+  readonly key: SecretKey;
+};
+
+type WithKeys<C> = C extends { readonly ao_policy: unknown }
+  ? Omit<C, 'ao_policy'> & {
+      /** Every policy, in file order, with its key. */
+      readonly ao_policy: readonly ResolvedAoPolicy[];
+      /**
+       * The policies this side installs, in file order: on the initiator those
+       * applying to remote_ao (never empty), on the terminator all of them.
+       */
+      readonly activePolicies: readonly ResolvedAoPolicy[];
+      /** Absolute path of the config file (or the label given to loadConfigText). */
+      readonly source: string;
+    }
+  : never;
+
+/** The loaded, validated, frozen config. Discriminate on `mode`. */
+export type SidecarConfig = WithKeys<ParsedConfig>;
+export type InitiatorConfig = Extract<SidecarConfig, { readonly mode: 'initiator' }>;
+export type TerminatorConfig = Extract<SidecarConfig, { readonly mode: 'terminator' }>;
+
+export interface LoadedConfig {
+  readonly config: SidecarConfig;
+  /** Legal but risky settings, to print or log at warn level. */
+  readonly warnings: readonly ConfigWarning[];
+}
+
+export interface LoadOptions {
+  /** The mode from --mode; a config for the other side is then an error. */
+  readonly mode?: Mode;
+  /** Where env: key sources are looked up; defaults to process.env. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** A config file larger than this is certainly not a sidecar config. */
+const MAX_CONFIG_BYTES = 1_048_576;
+
+export function loadConfigFile(path: string, options: LoadOptions = {}): LoadedConfig {
+  const absolute = resolve(path);
+  let text: string;
+  try {
+    const stat = statSync(absolute);
+    if (stat.isDirectory()) throw readProblem(path, 'is a directory; give the config file itself');
+    if (stat.size > MAX_CONFIG_BYTES) throw readProblem(path, `is ${stat.size} bytes; a config is at most ${MAX_CONFIG_BYTES}`);
+    text = readFileSync(absolute, 'utf8');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw readProblem(path, `cannot be read: ${describeFsError(err)}; check --config`);
+  }
+  return loadConfigText(text, { ...options, source: absolute, baseDir: dirname(absolute) });
+}
+
+function readProblem(path: string, message: string): ConfigError {
+  return new ConfigError([{ code: 'ERR_TCPAO_CONFIG_READ', path, message }]);
+}
+
+function describeFsError(err: unknown): string {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  if (code === 'ENOENT') return 'no such file (ENOENT)';
+  if (code === 'EACCES') return 'permission denied (EACCES)';
+  return typeof code === 'string' ? code : 'unknown error';
+}
+
+export interface TextLoadOptions extends LoadOptions {
+  /** Label used in messages and as config.source. */
+  readonly source: string;
+  /** Directory that relative key file paths are resolved against. */
+  readonly baseDir: string;
+}
+
+export function loadConfigText(text: string, options: TextLoadOptions): LoadedConfig {
+  let document: unknown;
+  try {
+    document = TOML.parse(text);
+  } catch (err) {
+    throw new ConfigError([syntaxProblem(options.source, err)]);
+  }
+  return validateConfig(document, options);
+}
+
+function syntaxProblem(source: string, err: unknown): ConfigProblem {
+  const details = typeof err === 'object' && err !== null ? (err as { line?: unknown; col?: unknown; message?: unknown }) : {};
+  const location =
+    typeof details.line === 'number' && typeof details.col === 'number' ? `${source}:${details.line + 1}:${details.col + 1}` : source;
+  // The parser's message continues with a source excerpt; only its first clause is kept.
+  const firstLine = typeof details.message === 'string' ? (details.message.split('\n')[0] ?? '') : '';
+  const reason = firstLine.replace(/ at row \d+, col \d+, pos \d+:?$/, '').trim();
+  return {
+    code: 'ERR_TCPAO_CONFIG_SYNTAX',
+    path: location,
+    message: `not valid TOML: ${reason === '' ? 'parse error' : lowerFirst(reason)}`,
+  };
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}
+
+/** Validates a parsed TOML document; throws ConfigError listing every problem. */
+export function validateConfig(document: unknown, options: TextLoadOptions): LoadedConfig {
+  const problems: ConfigProblem[] = [];
+  const warnings: ConfigWarning[] = [];
+  const parsed = ConfigSchema.safeParse(document);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      // The section rule is reported by checkRelations with better wording.
+      if (issue.code === z.ZodIssueCode.custom && issue.message === SECTION_COUNT_MESSAGE) continue;
+      problems.push(...issueToProblems(issue));
+    }
+  }
+  const raw = isTable(document) ? document : {};
+  const relations = checkRelations(raw, options.mode);
+  problems.push(...relations.problems);
+  warnings.push(...relations.warnings);
+  const keys = resolveKeys(raw, options, problems);
+
+  if (problems.length > 0 || !parsed.success) {
+    // A failed parse always leaves at least one problem; the guard keeps that true.
+    throw new ConfigError(problems.length > 0 ? dedupe(problems) : [{ code: 'ERR_TCPAO_CONFIG_INVALID', path: '(top level)', message: 'invalid config' }]);
+  }
+
+  const resolved: ResolvedAoPolicy[] = parsed.data.ao_policy.map((policy, index) => {
+    const key = keys[index];
+    if (key === undefined) throw new TcpAoError('ERR_TCPAO_INTERNAL', `key of ao_policy[${index}] missing after validation`);
+    return { ...policy, index, key };
+  });
+  const activePolicies =
+    parsed.data.mode === 'initiator' ? selectInitiatorPolicies(resolved, parsed.data.initiator.remote_ao).selected : resolved;
+  const config = { ...parsed.data, ao_policy: resolved, activePolicies, source: options.source } as SidecarConfig;
+  return deepFreeze({ config, warnings });
+}
+
+function isTable(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
+}
+
+function dedupe(problems: readonly ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((problem) => {
+    const line = `${problem.code} ${problem.path} ${problem.message}`;
+    if (seen.has(line)) return false;
+    seen.add(line);
+    return true;
+  });
+}
+
+export function formatPath(path: readonly (string | number)[]): string {
+  if (path.length === 0) return '(top level)';
+  let text = '';
+  for (const part of path) {
+    if (typeof part === 'number') text += `[${part}]`;
+    else {
+      const segment = /^[A-Za-z0-9_-]+$/.test(part) ? part : JSON.stringify(part);
+      text += text === '' ? segment : `.${segment}`;
+    }
+  }
+  return text;
+}
+
+function issueToProblems(issue: z.ZodIssue): ConfigProblem[] {
+  const code: ErrorCode = 'ERR_TCPAO_CONFIG_INVALID';
+  if (issue.code === z.ZodIssueCode.unrecognized_keys) {
+    return issue.keys.map((key) => ({ code, path: formatPath([...issue.path, key]), message: unknownKeyMessage(issue.path, key) }));
+  }
+  if (issue.code === z.ZodIssueCode.invalid_type && issue.expected === 'object') {
+    const section = issue.path.filter((part) => typeof part === 'string').join('.');
+    const hint = section === '' ? '' : ` ([${section}])`;
+    return [{ code, path: formatPath(issue.path), message: `expected a table${hint}, got ${issue.received}` }];
+  }
+  return [{ code, path: formatPath(issue.path), message: issue.message }];
+}
+
+const SECRET_LIKE_KEY = /key$|secret|password|passwd|psk/i;
+
+function unknownKeyMessage(parent: readonly (string | number)[], key: string): string {
+  const table = parent.filter((part) => typeof part === 'string').join('.');
+  const known = KNOWN_KEYS[table] ?? [];
+  if (table === 'ao_policy' && SECRET_LIKE_KEY.test(key) && key !== 'key_source') {
+    return 'unknown key; a key is never written into the config: set key_source = "env:NAME" or "file:PATH"';
+  }
+  const suggestion = closest(key, known);
+  if (suggestion !== undefined) return `unknown key; did you mean "${suggestion}"?`;
+  const where = table === '' ? 'at the top level' : `in [${table}]`;
+  return `unknown key; allowed ${where}: ${known.join(', ')}`;
+}
+
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const distance = editDistance(word.toLowerCase(), candidate);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(word.length / 4)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
+
+interface Relations {
+  readonly problems: ConfigProblem[];
+  readonly warnings: ConfigWarning[];
+}
+
+/**
+ * Rules between fields, checked over whichever parts of the document are
+ * individually valid, so that they are reported alongside unrelated errors.
+ */
+function checkRelations(raw: Record<string, unknown>, requestedMode: Mode | undefined): Relations {
+  const problems: ConfigProblem[] = [];
+  const warnings: ConfigWarning[] = [];
+  const invalid = (path: string, message: string, code: ErrorCode = 'ERR_TCPAO_CONFIG_INVALID'): void => {
+    problems.push({ code, path, message });
+  };
+
+  const hasInitiator = raw['initiator'] !== undefined;
+  const hasTerminator = raw['terminator'] !== undefined;
+  let mode: Mode | undefined;
+  if (hasInitiator && hasTerminator) {
+    invalid('(top level)', `both [initiator] and [terminator] are present; ${SECTION_COUNT_MESSAGE}, for the side this process runs`);
+  } else if (!hasInitiator && !hasTerminator) {
+    const wanted = requestedMode === undefined ? 'an [initiator] or a [terminator] section' : `the [${requestedMode}] section`;
+    invalid('(top level)', `no [initiator] or [terminator] section; add ${wanted}`);
+  } else {
+    mode = hasInitiator ? 'initiator' : 'terminator';
+    if (requestedMode !== undefined && requestedMode !== mode) {
+      invalid(
+        mode,
+        `--mode ${requestedMode} was given but this config has a [${mode}] section; run with --mode ${mode} or use the ${requestedMode}'s config`,
+        'ERR_TCPAO_MODE_MISMATCH',
+      );
+    }
+  }
+
+  const rawPolicies = Array.isArray(raw['ao_policy']) ? (raw['ao_policy'] as unknown[]) : [];
+  const policies: { readonly index: number; readonly policy: AoPolicy }[] = [];
+  rawPolicies.forEach((candidate, index) => {
+    const result = AoPolicySchema.safeParse(candidate);
+    if (result.success) policies.push({ index, policy: result.data });
+  });
+  const allPoliciesValid = rawPolicies.length > 0 && policies.length === rawPolicies.length;
+
+  const names = new Map<string, number>();
+  for (const { index, policy } of policies) {
+    const earlier = names.get(policy.name);
+    if (earlier !== undefined) {
+      invalid(`ao_policy[${index}].name`, `"${policy.name}" is already the name of ao_policy[${earlier}]; names must be unique`);
+    } else names.set(policy.name, index);
+  }
+
+  for (let later = 0; later < policies.length; later++) {
+    for (let earlier = 0; earlier < later; earlier++) {
+      const a = policies[earlier];
+      const b = policies[later];
+      if (a === undefined || b === undefined) continue;
+      const clash = idClash(a.policy, b.policy);
+      if (clash === undefined) continue;
+      const ids = [
+        clash.sendId ? `send_id ${b.policy.send_id}` : undefined,
+        clash.recvId ? `recv_id ${b.policy.recv_id}` : undefined,
+      ].filter((id) => id !== undefined);
+      invalid(
+        `ao_policy[${b.index}]`,
+        `${ids.join(' and ')} already used by ao_policy[${a.index}] ("${a.policy.name}") for an overlapping peer ` +
+          `(${formatPrefix(b.policy.peer_ip)} and ${formatPrefix(a.policy.peer_ip)}); the kernel refuses this (EEXIST): ` +
+          'give keys for the same peer distinct send_id and recv_id',
+      );
+    }
+  }
+
+  if (mode === 'terminator') {
+    const section = TerminatorSchema.safeParse(raw['terminator']);
+    if (section.success) {
+      const listener = section.data.listen_ao;
+      for (const { index, policy } of policies) checkTerminatorPolicy(listener, index, policy, invalid);
+      if (!isLoopback(section.data.forward_plain.host, section.data.forward_plain.family)) {
+        warnings.push({
+          path: 'terminator.forward_plain',
+          message: `${formatEndpoint(section.data.forward_plain)} is not a loopback address: the plain leg to the app crosses the network unauthenticated`,
+        });
+      }
+    }
+  }
+
+  if (mode === 'initiator') {
+    const section = InitiatorSchema.safeParse(raw['initiator']);
+    if (section.success) {
+      const { remote_ao: remote, listen_plain: listen, source_ip: source } = section.data;
+      if (source !== undefined && source.family !== remote.family) {
+        invalid('initiator.source_ip', `is IPv${source.family} but remote_ao is IPv${remote.family}; use an address of the same family`);
+      }
+      if (!isLoopback(listen.host, listen.family)) {
+        warnings.push({
+          path: 'initiator.listen_plain',
+          message: `${formatEndpoint(listen)} is not a loopback address: anyone who reaches it can send through the AO session; prefer 127.0.0.1 or [::1]`,
+        });
+      }
+      if (allPoliciesValid) {
+        const selection = selectInitiatorPolicies(
+          policies.map((entry) => ({ ...entry.policy, index: entry.index })),
+          remote,
+        );
+        if (selection.selected.length === 0) {
+          const reasons = selection.unused.map((policy) => `ao_policy[${policy.index}]: ${describeMismatch(policy, remote)}`).join('; ');
+          invalid(
+            'initiator.remote_ao',
+            `no [[ao_policy]] applies to ${formatEndpoint(remote)} (${reasons}); the initiator never dials without TCP-AO: ` +
+              'add a policy whose peer_ip contains this address and whose peer_port is 0 or this port',
+          );
+        }
+        for (const policy of selection.unused) {
+          if (selection.selected.length === 0) break;
+          warnings.push({
+            path: `ao_policy[${policy.index}]`,
+            message: `not used on this initiator: ${describeMismatch(policy, remote)}`,
+          });
+        }
+      }
+    }
+  }
+  return { problems, warnings };
+}
+
+function checkTerminatorPolicy(
+  listener: Endpoint,
+  index: number,
+  policy: AoPolicy,
+  invalid: (path: string, message: string) => void,
+): void {
+  const peer = policy.peer_ip;
+  // The kernel keeps IPv4 keys on an IPv6 socket only for a dual-stack ([::]) listener.
+  if (listener.family === 4 && peer.family === 6) {
+    invalid(`ao_policy[${index}].peer_ip`, `IPv6 peer ${formatPrefix(peer)} cannot reach the IPv4 listener ${formatEndpoint(listener)}`);
+  } else if (listener.family === 6 && peer.family === 4 && !isUnspecified(listener.host, 6)) {
+    invalid(
+      `ao_policy[${index}].peer_ip`,
+      `IPv4 peer ${formatPrefix(peer)} cannot reach the IPv6 listener ${formatEndpoint(listener)}; only [::] also accepts IPv4`,
+    );
+  }
+  if (policy.peer_port !== 0 && policy.peer_port !== listener.port) {
+    invalid(
+      `ao_policy[${index}].peer_port`,
+      `${policy.peer_port} differs from listen_ao's port ${listener.port}; on a terminator peer_port names the AO wire port, ` +
+        `so set it to ${listener.port} or 0 (the kernel matches keys by address only)`,
+    );
+  }
+}
+
+function resolveKeys(raw: Record<string, unknown>, options: TextLoadOptions, problems: ConfigProblem[]): (SecretKey | undefined)[] {
+  const rawPolicies = Array.isArray(raw['ao_policy']) ? (raw['ao_policy'] as unknown[]) : [];
+  const keySourceSchema = AoPolicySchema.innerType().shape.key_source;
+  return rawPolicies.map((candidate, index) => {
+    if (!isTable(candidate)) return undefined;
+    const source = keySourceSchema.safeParse(candidate['key_source']);
+    if (!source.success) return undefined;
+    try {
+      return resolveKey(source.data, { env: options.env ?? process.env, baseDir: options.baseDir });
+    } catch (err) {
+      if (!(err instanceof KeySourceError)) throw err;
+      problems.push({ code: 'ERR_TCPAO_KEY_SOURCE', path: `ao_policy[${index}].key_source`, message: err.message });
+      return undefined;
+    }
+  });
+}
+
+/** Freezes plain objects and arrays all the way down; a SecretKey is frozen as is. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  if (value instanceof SecretKey) return value;
+  for (const child of Object.values(value)) deepFreeze(child);
+  return value;
+}

@@ -1,0 +1,99 @@
+/**
+ * What the policies mean on each side, and the hand-off of a policy to the
+ * addon. The kernel matches master keys by peer address (and VRF), never by
+ * port, so peer_port is our own rule:
+ *
+ * - initiator: a policy applies when its peer_ip contains remote_ao's address
+ *   and its peer_port is 0 or equals remote_ao's port. The applicable policies
+ *   are installed on every outbound socket before connect(); none applicable
+ *   is a config error, since the initiator never dials without TCP-AO.
+ * - terminator: every policy is installed on the listener before listen();
+ *   peer_port names the AO wire port, so it must be 0 or listen_ao's port.
+ */
+import type { AoKeySpec } from '../native.js';
+import { formatPrefix, prefixContains, prefixesOverlap, type Endpoint } from './address.js';
+import type { AoPolicy } from './schema.js';
+import type { SecretKey } from './keys.js';
+
+export interface PolicySelection<P extends AoPolicy> {
+  /** Policies to install, in file order. */
+  readonly selected: readonly P[];
+  /** Policies that do not apply to this side's peer. */
+  readonly unused: readonly P[];
+}
+
+export function policyAppliesToRemote(policy: AoPolicy, remote: Endpoint): boolean {
+  return (
+    prefixContains(policy.peer_ip, remote.host, remote.family) && (policy.peer_port === 0 || policy.peer_port === remote.port)
+  );
+}
+
+export function selectInitiatorPolicies<P extends AoPolicy>(policies: readonly P[], remote: Endpoint): PolicySelection<P> {
+  return {
+    selected: policies.filter((policy) => policyAppliesToRemote(policy, remote)),
+    unused: policies.filter((policy) => !policyAppliesToRemote(policy, remote)),
+  };
+}
+
+/** Why a policy does not apply to `remote`, for messages. */
+export function describeMismatch(policy: AoPolicy, remote: Endpoint): string {
+  if (!prefixContains(policy.peer_ip, remote.host, remote.family)) {
+    return `peer_ip ${formatPrefix(policy.peer_ip)} does not contain ${remote.host}`;
+  }
+  return `peer_port ${policy.peer_port} differs from remote_ao's port ${remote.port}`;
+}
+
+/**
+ * Two policies whose master keys the kernel refuses to hold together (EEXIST):
+ * overlapping peers in the same VRF scope sharing a send_id or a recv_id
+ * (RFC 5925 section 3.1, net/ipv4/tcp_ao.c tcp_ao_add_cmd). A key with no VRF
+ * matches every VRF, so it clashes with keys of any VRF.
+ */
+export function idClash(a: AoPolicy, b: AoPolicy): { readonly sendId: boolean; readonly recvId: boolean } | undefined {
+  if (!prefixesOverlap(a.peer_ip, b.peer_ip)) return undefined;
+  if (a.vrf_ifindex !== 0 && b.vrf_ifindex !== 0 && a.vrf_ifindex !== b.vrf_ifindex) return undefined;
+  const sendId = a.send_id === b.send_id;
+  const recvId = a.recv_id === b.recv_id;
+  return sendId || recvId ? { sendId, recvId } : undefined;
+}
+
+export interface KeySpecFlags {
+  readonly setCurrent?: boolean;
+  readonly setRnext?: boolean;
+}
+
+/**
+ * The addon's view of a policy. This is where key bytes leave their
+ * SecretKey; call it only immediately before handing the result to the addon.
+ */
+export function toAoKeySpec(policy: AoPolicy & { readonly key: SecretKey }, flags: KeySpecFlags = {}): AoKeySpec {
+  return {
+    peer: policy.peer_ip.address,
+    prefixLength: policy.peer_ip.prefixLength,
+    sendId: policy.send_id,
+    recvId: policy.recv_id,
+    algorithm: policy.mac_alg,
+    key: policy.key.reveal(),
+    maclen: policy.maclen,
+    ifindex: policy.vrf_ifindex,
+    excludeOptions: policy.exclude_tcp_options,
+    ...(flags.setCurrent === undefined ? {} : { setCurrent: flags.setCurrent }),
+    ...(flags.setRnext === undefined ? {} : { setRnext: flags.setRnext }),
+  };
+}
+
+/** A loggable description of a policy: ids, algorithm, key length, never key bytes. */
+export function describePolicy(policy: AoPolicy & { readonly key?: SecretKey }): Record<string, unknown> {
+  return {
+    name: policy.name,
+    peer: formatPrefix(policy.peer_ip),
+    peer_port: policy.peer_port,
+    send_id: policy.send_id,
+    recv_id: policy.recv_id,
+    mac_alg: policy.mac_alg,
+    maclen: policy.maclen,
+    ...(policy.exclude_tcp_options ? { exclude_tcp_options: true } : {}),
+    ...(policy.vrf_ifindex !== 0 ? { vrf_ifindex: policy.vrf_ifindex } : {}),
+    ...(policy.key === undefined ? {} : { key_length: policy.key.byteLength }),
+  };
+}

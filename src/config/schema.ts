@@ -1,0 +1,255 @@
+/**
+ * The config schema: exactly the TOML of the deployment spec (section 8) plus
+ * the documented extras in docs/configuration.md. Field names stay as the TOML
+ * spells them; addresses and key sources come out parsed. Every object is
+ * strict, so a misspelt key is an error rather than a silently ignored default.
+ *
+ * This module checks each value on its own. Rules that relate values to each
+ * other (one mode section, policy overlaps, which policies apply) live in
+ * load.ts so that they can run even when some unrelated field is invalid.
+ */
+import { z } from 'zod';
+
+import { parseEndpoint, parseIpLiteral, parsePeerPrefix, type EndpointRules } from './address.js';
+import { parseKeySource } from './keys.js';
+
+export const MAC_ALGORITHMS = ['hmac-sha1', 'hmac-sha256', 'aes-128-cmac'] as const;
+export const LOG_FORMATS = ['json', 'human'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const MODES = ['initiator', 'terminator'] as const;
+
+export type Mode = (typeof MODES)[number];
+
+/** RFC 5925 default MAC length, also the kernel's when maclen is 0. */
+export const DEFAULT_MACLEN = 12;
+/** Largest MAC that leaves room for MSS, timestamps and window scale in a SYN (net/ipv4/tcp_ao.c). */
+export const MAX_MACLEN = 16;
+/** Shorter MACs are allowed by the kernel but too weak to offer. */
+export const MIN_MACLEN = 4;
+
+export const GLOBAL_DEFAULTS = {
+  log_format: 'json',
+  log_level: 'info',
+  idle_timeout_secs: 120,
+  tcp_keepalive: true,
+  keepalive_time_secs: 30,
+  keepalive_intvl_secs: 10,
+  keepalive_probes: 3,
+  connect_timeout_secs: 10,
+  max_connections: 1_024,
+  shutdown_timeout_secs: 10,
+  listen_backlog: 511,
+} as const;
+
+/** Largest whole-second timeout Node's timers hold (2^31 - 1 ms). */
+const MAX_TIMER_SECS = 2_147_483;
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'number') return Number.isInteger(value) ? String(value) : `the float ${value}`;
+  if (typeof value === 'bigint') return 'an integer too large to represent';
+  if (typeof value === 'boolean') return String(value);
+  if (typeof value === 'string') return 'a string';
+  if (value instanceof Date) return 'a date/time';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'a table';
+  return typeof value;
+}
+
+function integer(min: number, max: number, note = ''): z.ZodNumber {
+  const expected = `an integer from ${min} to ${max}${note}`;
+  return z
+    .number({
+      errorMap: (issue, ctx) => ({
+        message:
+          issue.code === 'invalid_type' && issue.received === 'undefined'
+            ? `missing; expected ${expected}`
+            : `expected ${expected}, got ${describeValue(ctx.data)}`,
+      }),
+    })
+    .int()
+    .min(min)
+    .max(max);
+}
+
+function boolean(): z.ZodBoolean {
+  return z.boolean({
+    errorMap: (_issue, ctx) => ({ message: `expected true or false, got ${describeValue(ctx.data)}` }),
+  });
+}
+
+/** A value named by its own text only when it is a short token: never echo what may be a secret. */
+function quoteToken(value: unknown): string {
+  return typeof value === 'string' && /^[A-Za-z0-9()._-]{1,32}$/.test(value) ? ` "${value}"` : '';
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T, what: string): z.ZodEnum<z.Writeable<T>> {
+  const choices = `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}`;
+  return z.enum(values as unknown as z.Writeable<T>, {
+    errorMap: (issue, ctx) => ({
+      message:
+        issue.code === 'invalid_type' && issue.received === 'undefined'
+          ? `missing; use ${choices}`
+          : typeof ctx.data === 'string'
+            ? `unknown ${what}${quoteToken(ctx.data)}; use ${choices}`
+            : `expected a string (${choices}), got ${describeValue(ctx.data)}`,
+    }),
+  });
+}
+
+function text(expected: string): z.ZodString {
+  return z.string({
+    errorMap: (issue, ctx) => ({
+      message:
+        issue.code === 'invalid_type' && issue.received === 'undefined'
+          ? `missing; expected ${expected}`
+          : `expected ${expected}, got ${describeValue(ctx.data)}`,
+    }),
+  });
+}
+
+function endpoint(rules: EndpointRules) {
+  return text('a string "host:port"').transform((value, ctx) => {
+    const parsed = parseEndpoint(value, rules);
+    if (parsed.ok) return parsed.value;
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: parsed.message });
+    return z.NEVER;
+  });
+}
+
+export const GlobalSchema = z
+  .object({
+    log_format: oneOf(LOG_FORMATS, 'log format').default(GLOBAL_DEFAULTS.log_format),
+    log_level: oneOf(LOG_LEVELS, 'log level').default(GLOBAL_DEFAULTS.log_level),
+    idle_timeout_secs: integer(0, MAX_TIMER_SECS, ' (0 turns the idle timeout off)').default(GLOBAL_DEFAULTS.idle_timeout_secs),
+    tcp_keepalive: boolean().default(GLOBAL_DEFAULTS.tcp_keepalive),
+    // Linux caps TCP_KEEPIDLE and TCP_KEEPINTVL at 32767 s and TCP_KEEPCNT at 127.
+    keepalive_time_secs: integer(1, 32_767).default(GLOBAL_DEFAULTS.keepalive_time_secs),
+    keepalive_intvl_secs: integer(1, 32_767).default(GLOBAL_DEFAULTS.keepalive_intvl_secs),
+    keepalive_probes: integer(1, 127).default(GLOBAL_DEFAULTS.keepalive_probes),
+    connect_timeout_secs: integer(1, 3_600).default(GLOBAL_DEFAULTS.connect_timeout_secs),
+    max_connections: integer(1, 1_000_000).default(GLOBAL_DEFAULTS.max_connections),
+    shutdown_timeout_secs: integer(0, 3_600).default(GLOBAL_DEFAULTS.shutdown_timeout_secs),
+    listen_backlog: integer(1, 65_535).default(GLOBAL_DEFAULTS.listen_backlog),
+  })
+  .strict();
+
+export const InitiatorSchema = z
+  .object({
+    listen_plain: endpoint({ allowUnspecified: true }),
+    remote_ao: endpoint({ allowUnspecified: false }),
+    source_ip: text('an IP literal')
+      .transform((value, ctx) => {
+        const parsed = parseIpLiteral(value);
+        if (parsed.ok) return parsed.value;
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: parsed.message });
+        return z.NEVER;
+      })
+      .optional(),
+  })
+  .strict();
+
+export const TerminatorSchema = z
+  .object({
+    listen_ao: endpoint({ allowUnspecified: true }),
+    forward_plain: endpoint({ allowUnspecified: false }),
+  })
+  .strict();
+
+const KEY_ID = integer(0, 255);
+
+export const AoPolicySchema = z
+  .object({
+    name: text('a policy name').regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
+      message: 'must be 1 to 64 characters of letters, digits, ".", "_" and "-", starting with a letter or digit',
+    }),
+    peer_ip: text('an IP address or prefix').transform((value, ctx) => {
+      const parsed = parsePeerPrefix(value);
+      if (parsed.ok) return parsed.value;
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: parsed.message });
+      return z.NEVER;
+    }),
+    peer_port: integer(0, 65_535, ' (0 means any port)').default(0),
+    keyid: KEY_ID,
+    send_id: KEY_ID.optional(),
+    recv_id: KEY_ID.optional(),
+    mac_alg: oneOf(MAC_ALGORITHMS, 'algorithm'),
+    key_source: text('a key source such as "env:TCPAO_KEY"').transform((value, ctx) => {
+      const parsed = parseKeySource(value);
+      if (parsed.ok) return parsed.value;
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: parsed.message });
+      return z.NEVER;
+    }),
+    maclen: integer(MIN_MACLEN, MAX_MACLEN).default(DEFAULT_MACLEN),
+    exclude_tcp_options: boolean().default(false),
+    vrf_ifindex: integer(0, 2_147_483_647, ' (0 means the default VRF)').default(0),
+  })
+  .strict()
+  .transform((policy) => ({
+    ...policy,
+    send_id: policy.send_id ?? policy.keyid,
+    recv_id: policy.recv_id ?? policy.keyid,
+  }));
+
+export const SECTION_COUNT_MESSAGE = 'a config has exactly one of [initiator] or [terminator]';
+
+const POLICY_ARRAY_MESSAGE = 'expected one or more [[ao_policy]] tables (double brackets)';
+
+/**
+ * The whole document. The mode is the section present; a document with none
+ * or both fails here too, and load.ts reports the same problem with its own
+ * wording when other fields are also broken.
+ */
+export const ConfigSchema = z
+  .object({
+    global: GlobalSchema.default({}),
+    initiator: InitiatorSchema.optional(),
+    terminator: TerminatorSchema.optional(),
+    ao_policy: z
+      .array(AoPolicySchema, {
+        errorMap: (issue, ctx) => ({
+          message:
+            issue.code === 'invalid_type' && issue.received === 'undefined'
+              ? `missing; add at least one [[ao_policy]] table`
+              : `${POLICY_ARRAY_MESSAGE}, got ${describeValue(ctx.data)}`,
+        }),
+      })
+      .min(1, { message: 'is empty; add at least one [[ao_policy]] table' }),
+  })
+  .strict()
+  .transform((document, ctx) => {
+    const { initiator, terminator, global, ao_policy } = document;
+    if (initiator !== undefined && terminator === undefined) {
+      return { mode: 'initiator' as const, global, initiator, ao_policy };
+    }
+    if (terminator !== undefined && initiator === undefined) {
+      return { mode: 'terminator' as const, global, terminator, ao_policy };
+    }
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: SECTION_COUNT_MESSAGE, path: [] });
+    return z.NEVER;
+  });
+
+/** Keys each table accepts, for "did you mean" hints on unknown keys. */
+export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
+  '': ['global', 'initiator', 'terminator', 'ao_policy'],
+  global: Object.keys(GlobalSchema.shape),
+  initiator: Object.keys(InitiatorSchema.shape),
+  terminator: Object.keys(TerminatorSchema.shape),
+  ao_policy: Object.keys(AoPolicySchema.innerType().shape),
+};
+
+export type DeepReadonly<T> = T extends (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+/** The validated document before key resolution (z.infer of ConfigSchema). */
+export type ParsedConfig = DeepReadonly<z.infer<typeof ConfigSchema>>;
+export type GlobalSettings = DeepReadonly<z.infer<typeof GlobalSchema>>;
+export type InitiatorSettings = DeepReadonly<z.infer<typeof InitiatorSchema>>;
+export type TerminatorSettings = DeepReadonly<z.infer<typeof TerminatorSchema>>;
+export type AoPolicy = DeepReadonly<z.infer<typeof AoPolicySchema>>;
+export type MacAlgorithm = AoPolicy['mac_alg'];
+export type LogFormat = GlobalSettings['log_format'];
+export type LogLevel = GlobalSettings['log_level'];
