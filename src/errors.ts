@@ -24,6 +24,26 @@ export const ErrorCodes = {
   ERR_TCPAO_RENDER_TEMPLATE: 'the config template cannot be read or is malformed',
   ERR_TCPAO_RENDER_WRITE: 'the rendered config cannot be written',
 
+  // Offline bundle (scripts/offline-bundle). Verification problems exit 1; see docs/air-gap.md.
+  ERR_TCPAO_BUNDLE_NOT_FOUND: 'the bundle directory does not exist or is not a directory',
+  ERR_TCPAO_BUNDLE_OUTPUT_EXISTS: 'the output directory for a new bundle already exists and is not empty',
+  ERR_TCPAO_BUNDLE_IMAGE_LIST: 'the pinned image list (deploy/images/images.json) is unreadable or invalid',
+  ERR_TCPAO_BUNDLE_FILE_MISSING: 'a file the bundle lists is absent',
+  ERR_TCPAO_BUNDLE_FILE_EXTRA: 'the bundle holds a file its lists do not name',
+  ERR_TCPAO_BUNDLE_FILE_TYPE: 'a bundle entry is not a regular file',
+  ERR_TCPAO_BUNDLE_CHECKSUM_MISMATCH: 'a file in the bundle differs from its SHA256SUMS entry',
+  ERR_TCPAO_BUNDLE_SIZE_MISMATCH: 'a file in the bundle differs in size from its manifest entry',
+  ERR_TCPAO_BUNDLE_LISTS_DISAGREE: 'manifest.json and SHA256SUMS disagree about a file',
+  ERR_TCPAO_BUNDLE_SUMS_INVALID: 'SHA256SUMS is malformed',
+  ERR_TCPAO_BUNDLE_MANIFEST_INVALID: 'manifest.json is malformed',
+  ERR_TCPAO_BUNDLE_SIGNATURE_INVALID: 'the bundle signature does not verify',
+  ERR_TCPAO_BUNDLE_SIGNATURE_UNCHECKED: 'a signature check was asked for but could not be done',
+  ERR_TCPAO_BUNDLE_IMAGE_TOOL: 'a docker command failed',
+  ERR_TCPAO_BUNDLE_IMAGE_MISSING: 'an image the manifest names is not in the local image store',
+  ERR_TCPAO_BUNDLE_IMAGE_DIGEST: 'a local image has a different ID from the one in the manifest',
+  ERR_TCPAO_BUNDLE_NPM: 'npm pack or npm sbom failed, or the tarball lacks its runtime dependencies',
+  ERR_TCPAO_BUNDLE_COSIGN: 'cosign is missing or failed while signing',
+
   // Runtime.
   ERR_TCPAO_LISTEN: 'a listener cannot be opened',
   ERR_TCPAO_SHUTDOWN_TIMEOUT: 'shutdown did not finish before its deadline',
@@ -72,6 +92,9 @@ const USER_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ERR_TCPAO_RENDER_INVALID_VALUE',
   'ERR_TCPAO_RENDER_TEMPLATE',
   'ERR_TCPAO_RENDER_WRITE',
+  'ERR_TCPAO_BUNDLE_NOT_FOUND',
+  'ERR_TCPAO_BUNDLE_OUTPUT_EXISTS',
+  'ERR_TCPAO_BUNDLE_IMAGE_LIST',
 ]);
 
 export function isUserError(err: unknown): err is TcpAoError {
