@@ -1,7 +1,19 @@
 /**
  * The typed boundary to the C++ addon. This is the only module that loads
  * build/Release/tcpao.node; everything else imports these types and functions.
+ *
+ * Every argument is checked here before any syscall (the addon checks again,
+ * defensively). Native failures become TcpAoError: ENOPROTOOPT means the
+ * kernel lacks TCP-AO (ERR_TCPAO_UNSUPPORTED), anything else is
+ * ERR_TCPAO_SYSCALL with errno/syscall/sysCode and the native error as cause.
+ * Key bytes never appear in a message.
  */
+
+import * as crypto from 'node:crypto';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+import { TcpAoError, type ErrorCode } from './errors';
 
 export type MacAlgorithm = 'hmac-sha1' | 'hmac-sha256' | 'aes-128-cmac';
 
@@ -92,4 +104,707 @@ export interface AoConnectOptions {
   readonly keys: readonly AoKeySpec[];
   readonly localAddress?: string;
   readonly timeoutMs: number;
+}
+
+/** The kernel crypto names (RFC 5926 algorithms only). */
+export const KERNEL_ALGORITHMS: Readonly<Record<MacAlgorithm, string>> = Object.freeze({
+  'hmac-sha1': 'hmac(sha1)',
+  'hmac-sha256': 'hmac(sha256)',
+  'aes-128-cmac': 'cmac(aes128)',
+});
+
+export const TCP_AO_MAXKEYLEN = 80;
+/** Largest MAC that fits the SYN option space next to MSS, timestamps and wscale. */
+export const MAX_MACLEN = 16;
+export const TCP_AO_KEYF_IFINDEX = 1;
+export const TCP_AO_KEYF_EXCLUDE_OPT = 2;
+
+/** The reason probeTcpAo() gives when the kernel lacks TCP-AO. */
+export const UNSUPPORTED_REASON = 'kernel built without CONFIG_TCP_AO';
+
+const UNSUPPORTED_ADVICE =
+  'the kernel was built without CONFIG_TCP_AO; run on a Linux 6.7 or later kernel built with CONFIG_TCP_AO=y';
+
+/** The interface the rest of the code depends on; unit tests pass a mock. */
+export interface TcpAoBinding {
+  probeTcpAo(): ProbeResult;
+  /** A listening fd with every key installed and verified, ready for `net.Server.listen({ fd })`. */
+  createAoListener(opts: AoListenOptions): number;
+  /** A connected fd, ready for `new net.Socket({ fd })`; never a socket without the keys. */
+  connectAo(opts: AoConnectOptions): Promise<number>;
+  addKey(fd: number, key: AoKeySpec): void;
+  deleteKey(fd: number, ref: AoKeyRef): void;
+  getKeys(fd: number): AoKeyInfo[];
+  getAoInfo(fd: number): AoInfo;
+  setAoInfo(fd: number, update: AoInfoUpdate): void;
+  openScratchSocket(family: 4 | 6): number;
+  closeFd(fd: number): void;
+  socketFd(sock: net.Socket): number;
+}
+
+/** A key as the addon takes it: kernel algorithm name, explicit defaults. */
+export interface NativeKey {
+  readonly peer: string;
+  readonly prefixLength: number;
+  readonly sendId: number;
+  readonly recvId: number;
+  readonly algorithm: string;
+  readonly key: Uint8Array;
+  /** For cmac(aes128) keys that are not 16 bytes: the RFC 5926 KDF output the kernel keeps. */
+  readonly kernelKey?: Uint8Array;
+  readonly maclen: number;
+  readonly ifindex: number;
+  readonly excludeOptions: boolean;
+  readonly setCurrent: boolean;
+  readonly setRnext: boolean;
+}
+
+export interface NativeKeyRef {
+  readonly peer: string;
+  readonly prefixLength: number;
+  readonly sendId: number;
+  readonly recvId: number;
+  readonly ifindex: number;
+  readonly newCurrent?: number;
+  readonly newRnext?: number;
+}
+
+export interface NativeAoInfo extends AoInfo {
+  readonly hasCurrent: boolean;
+  readonly hasRnext: boolean;
+}
+
+export interface FieldLayout {
+  readonly offset: number;
+  readonly size: number;
+}
+
+export interface BitLayout {
+  readonly byte: number;
+  readonly mask: number;
+}
+
+export interface StructLayout {
+  readonly size: number;
+  readonly fields: Readonly<Record<string, FieldLayout>>;
+  readonly bits: Readonly<Record<string, BitLayout>>;
+}
+
+export interface NativeLayout {
+  readonly tcp_ao_add: StructLayout;
+  readonly tcp_ao_del: StructLayout;
+  readonly tcp_ao_info_opt: StructLayout;
+  readonly tcp_ao_getsockopt: StructLayout;
+  readonly constants: Readonly<Record<string, number>>;
+}
+
+/** What build/Release/tcpao.node exports (native/addon.cc). */
+export interface NativeAddon {
+  layout(): NativeLayout;
+  /** errno of getsockopt(TCP_AO_INFO) on a fresh socket; 0 if it succeeded. */
+  probe(): { readonly errno: number; readonly code: string };
+  openSocket(family: 4 | 6): number;
+  closeFd(fd: number): void;
+  addKey(fd: number, key: NativeKey): void;
+  deleteKey(fd: number, ref: NativeKeyRef): void;
+  getKeys(fd: number): AoKeyInfo[];
+  getInfo(fd: number): NativeAoInfo;
+  setInfo(fd: number, update: AoInfoUpdate): void;
+  createListener(opts: {
+    readonly host: string;
+    readonly port: number;
+    readonly backlog: number;
+    readonly keys: readonly NativeKey[];
+  }): number;
+  connect(opts: {
+    readonly host: string;
+    readonly port: number;
+    readonly localAddress?: string;
+    readonly timeoutMs: number;
+    readonly keys: readonly NativeKey[];
+  }): Promise<number>;
+}
+
+const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
+  'layout',
+  'probe',
+  'openSocket',
+  'closeFd',
+  'addKey',
+  'deleteKey',
+  'getKeys',
+  'getInfo',
+  'setInfo',
+  'createListener',
+  'connect',
+];
+
+export const ADDON_PATH = path.resolve(__dirname, '..', '..', 'build', 'Release', 'tcpao.node');
+
+function isNativeAddon(value: unknown): value is NativeAddon {
+  if (typeof value !== 'object' || value === null) return false;
+  return ADDON_FUNCTIONS.every((name) => typeof Reflect.get(value, name) === 'function');
+}
+
+/** Loads tcpao.node; ERR_TCPAO_ADDON_MISSING when it is absent or not ours. */
+export function loadAddon(file: string = ADDON_PATH): NativeAddon {
+  let loaded: unknown;
+  try {
+    loaded = require(file);
+  } catch (err) {
+    throw new TcpAoError(
+      'ERR_TCPAO_ADDON_MISSING',
+      `the native addon ${file} cannot be loaded: run npm install (needs python3, make, g++)`,
+      { cause: err },
+    );
+  }
+  if (!isNativeAddon(loaded)) {
+    throw new TcpAoError(
+      'ERR_TCPAO_ADDON_MISSING',
+      `${file} does not export the TCP-AO functions: rebuild it with npm install (needs python3, make, g++)`,
+    );
+  }
+  return loaded;
+}
+
+// ---------------------------------------------------------------------------
+// Argument checks. Each throws ERR_TCPAO_INVALID_ARGUMENT naming the argument.
+
+function invalid(what: string, message: string): TcpAoError {
+  return new TcpAoError('ERR_TCPAO_INVALID_ARGUMENT', message, { detail: { argument: what } });
+}
+
+function isInteger(value: unknown, lo: number, hi: number): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= lo && value <= hi;
+}
+
+function checkInteger(value: unknown, what: string, lo: number, hi: number): number {
+  if (!isInteger(value, lo, hi)) throw invalid(what, `${what} must be an integer from ${lo} to ${hi}`);
+  return value;
+}
+
+function checkOptionalInteger(value: unknown, what: string, lo: number, hi: number, fallback: number): number {
+  return value === undefined ? fallback : checkInteger(value, what, lo, hi);
+}
+
+function checkOptionalBoolean(value: unknown, what: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw invalid(what, `${what} must be true or false`);
+  return value;
+}
+
+function checkObject(value: unknown, what: string): object {
+  if (typeof value !== 'object' || value === null) throw invalid(what, `${what} must be an object`);
+  return value;
+}
+
+/** Checks an IP literal (no zone, no host name) and returns its family. */
+export function checkAddress(value: unknown, what: string): 4 | 6 {
+  if (typeof value !== 'string' || value.includes('%')) {
+    throw invalid(what, `${what} must be an IPv4 or IPv6 address literal`);
+  }
+  const family = net.isIP(value);
+  if (family === 4 || family === 6) return family;
+  throw invalid(what, `${what} must be an IPv4 or IPv6 address literal, got ${JSON.stringify(value.slice(0, 64))}`);
+}
+
+/** The 4 or 16 address bytes of a literal already checked by checkAddress(). */
+export function addressBytes(address: string): Uint8Array {
+  if (net.isIPv4(address)) return Uint8Array.from(address.split('.').map(Number));
+  const out = new Uint8Array(16);
+  let text = address;
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  const tail: number[] = [];
+  if (dotted !== null && dotted[1] !== undefined) {
+    tail.push(...dotted[1].split('.').map(Number));
+    text = text.slice(0, text.length - dotted[1].length) + '0:0';
+  }
+  const halves = text.split('::');
+  const head = halves[0] === '' || halves[0] === undefined ? [] : halves[0].split(':');
+  const rest = halves.length > 1 && halves[1] !== '' && halves[1] !== undefined ? halves[1].split(':') : [];
+  const groups = [...head, ...new Array<string>(8 - head.length - rest.length).fill('0'), ...rest];
+  groups.forEach((group, i) => {
+    const word = parseInt(group, 16);
+    out[i * 2] = word >> 8;
+    out[i * 2 + 1] = word & 0xff;
+  });
+  if (tail.length === 4) out.set(tail, 12);
+  return out;
+}
+
+function checkPeerPrefix(
+  peer: unknown,
+  prefixLength: unknown,
+  what: string,
+): { peer: string; prefixLength: number; family: 4 | 6 } {
+  const family = checkAddress(peer, `${what}.peer`);
+  const address = peer as string;
+  const max = family === 4 ? 32 : 128;
+  const prefix = checkOptionalInteger(prefixLength, `${what}.prefixLength`, 0, max, max);
+  const bytes = addressBytes(address);
+  const isAny = bytes.every((b) => b === 0);
+  // The kernel's rules for a key address (tcp_ao_verify_ipv4/ipv6()).
+  if (prefix === 0 && !isAny) {
+    throw invalid(`${what}.prefixLength`, `${what}.prefixLength 0 needs ${what}.peer ${family === 4 ? '0.0.0.0' : '::'}`);
+  }
+  if (prefix !== 0 && isAny) {
+    throw invalid(`${what}.peer`, `${what}.peer ${address} (any) needs ${what}.prefixLength 0`);
+  }
+  for (let bit = prefix; bit < max; bit++) {
+    if (((bytes[bit >> 3] ?? 0) & (0x80 >> (bit & 7))) !== 0) {
+      throw invalid(
+        `${what}.prefixLength`,
+        `${what}.peer ${address} has host bits set beyond /${prefix}; give the network address of the prefix`,
+      );
+    }
+  }
+  return { peer: address, prefixLength: prefix, family };
+}
+
+/** AES-CMAC (RFC 4493) with a 16-byte key. */
+export function aesCmac(key: Uint8Array, message: Uint8Array): Buffer {
+  const encrypt = (block: Uint8Array): Buffer => {
+    const cipher = crypto.createCipheriv('aes-128-ecb', key, null);
+    cipher.setAutoPadding(false);
+    return Buffer.concat([cipher.update(block), cipher.final()]);
+  };
+  const double = (block: Uint8Array): Buffer => {
+    const out = Buffer.alloc(16);
+    for (let i = 0; i < 16; i++) out[i] = (((block[i] ?? 0) << 1) | ((block[i + 1] ?? 0) >> 7)) & 0xff;
+    if (((block[0] ?? 0) & 0x80) !== 0) out[15] = (out[15] ?? 0) ^ 0x87;
+    return out;
+  };
+  const k1 = double(encrypt(new Uint8Array(16)));
+  const k2 = double(k1);
+  const blocks = Math.max(1, Math.ceil(message.length / 16));
+  const complete = message.length > 0 && message.length % 16 === 0;
+  const last = Buffer.alloc(16);
+  const lastStart = (blocks - 1) * 16;
+  const lastPart = message.subarray(lastStart);
+  last.set(lastPart);
+  if (!complete) last[lastPart.length] = 0x80;
+  const subkey = complete ? k1 : k2;
+  for (let i = 0; i < 16; i++) last[i] = (last[i] ?? 0) ^ (subkey[i] ?? 0);
+  let state: Buffer = Buffer.alloc(16);
+  for (let b = 0; b < blocks; b++) {
+    const block = b === blocks - 1 ? last : message.subarray(b * 16, b * 16 + 16);
+    const mixed = Buffer.alloc(16);
+    for (let i = 0; i < 16; i++) mixed[i] = (state[i] ?? 0) ^ (block[i] ?? 0);
+    state = encrypt(mixed);
+  }
+  k1.fill(0);
+  k2.fill(0);
+  last.fill(0);
+  return state;
+}
+
+/**
+ * The key bytes the kernel keeps for an aes-128-cmac key that is not 16 bytes
+ * long: KDF_AES_128_CMAC of RFC 5926 section 3.1.1.2, AES-CMAC under an
+ * all-zero key (net/ipv4/tcp_ao.c, tcp_ao_parse_crypto()).
+ */
+export function cmacKdfKey(key: Uint8Array): Buffer {
+  return aesCmac(new Uint8Array(16), key);
+}
+
+function toNativeKey(value: unknown, what: string): NativeKey & { readonly family: 4 | 6 } {
+  const spec = checkObject(value, what) as Partial<Record<keyof AoKeySpec, unknown>>;
+  const { peer, prefixLength, family } = checkPeerPrefix(spec.peer, spec.prefixLength, what);
+  const sendId = checkInteger(spec.sendId, `${what}.sendId`, 0, 255);
+  const recvId = checkInteger(spec.recvId, `${what}.recvId`, 0, 255);
+  const algorithmName = spec.algorithm;
+  if (typeof algorithmName !== 'string' || !Object.hasOwn(KERNEL_ALGORITHMS, algorithmName)) {
+    throw invalid(`${what}.algorithm`, `${what}.algorithm must be one of ${Object.keys(KERNEL_ALGORITHMS).join(', ')}`);
+  }
+  const algorithm = algorithmName as MacAlgorithm;
+  const key = spec.key;
+  if (!(key instanceof Uint8Array)) throw invalid(`${what}.key`, `${what}.key must be a Uint8Array`);
+  if (key.length < 1 || key.length > TCP_AO_MAXKEYLEN) {
+    throw invalid(`${what}.key`, `${what}.key must be 1 to ${TCP_AO_MAXKEYLEN} bytes long, got ${key.length}`);
+  }
+  const base = {
+    family,
+    peer,
+    prefixLength,
+    sendId,
+    recvId,
+    algorithm: KERNEL_ALGORITHMS[algorithm],
+    key,
+    maclen: checkOptionalInteger(spec.maclen, `${what}.maclen`, 0, MAX_MACLEN, 0),
+    ifindex: checkOptionalInteger(spec.ifindex, `${what}.ifindex`, 0, 2 ** 31 - 1, 0),
+    excludeOptions: checkOptionalBoolean(spec.excludeOptions, `${what}.excludeOptions`),
+    setCurrent: checkOptionalBoolean(spec.setCurrent, `${what}.setCurrent`),
+    setRnext: checkOptionalBoolean(spec.setRnext, `${what}.setRnext`),
+  };
+  if (algorithm === 'aes-128-cmac' && key.length !== 16) return { ...base, kernelKey: cmacKdfKey(key) };
+  return base;
+}
+
+function toNativeKeys(value: unknown, what: string, family: 4 | 6): (NativeKey & { readonly family: 4 | 6 })[] {
+  if (!Array.isArray(value)) throw invalid(what, `${what} must be an array of keys`);
+  if (value.length === 0) {
+    throw invalid(what, `${what} is empty: a TCP-AO socket needs at least one key (without keys it would be plain TCP)`);
+  }
+  if (value.length > 256) throw invalid(what, `${what} holds ${value.length} keys; at most 256 are allowed`);
+  const keys = value.map((key: unknown, i) => toNativeKey(key, `${what}[${i}]`));
+  keys.forEach((key, i) => {
+    if (key.family !== family) {
+      throw invalid(
+        `${what}[${i}].peer`,
+        `${what}[${i}].peer is IPv${key.family} but the socket is IPv${family}; use a separate socket per address family`,
+      );
+    }
+  });
+  return keys;
+}
+
+function wipeDerived(keys: readonly NativeKey[]): void {
+  for (const key of keys) key.kernelKey?.fill(0);
+}
+
+function checkFd(fd: unknown): number {
+  if (!isInteger(fd, 0, 2 ** 31 - 1)) throw invalid('fd', 'fd must be a non-negative integer (an open socket)');
+  return fd;
+}
+
+function checkPort(port: unknown, lo: number): number {
+  return checkInteger(port, 'port', lo, 65535);
+}
+
+function endpoint(host: string, port: number): string {
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+// ---------------------------------------------------------------------------
+// Native error translation.
+
+interface NativeErrorShape {
+  readonly message: string;
+  readonly code: string | undefined;
+  readonly errno: number | undefined;
+  readonly syscall: string | undefined;
+  readonly option: string | undefined;
+  readonly argument: string | undefined;
+  readonly fields: string | undefined;
+  readonly keyIndex: number | undefined;
+}
+
+function readNativeError(err: unknown): NativeErrorShape {
+  const get = (name: string): unknown =>
+    typeof err === 'object' && err !== null ? Reflect.get(err, name) : undefined;
+  const str = (name: string): string | undefined => {
+    const v = get(name);
+    return typeof v === 'string' ? v : undefined;
+  };
+  const num = (name: string): number | undefined => {
+    const v = get(name);
+    return typeof v === 'number' ? v : undefined;
+  };
+  return {
+    message: err instanceof Error ? err.message : String(err),
+    code: str('code'),
+    errno: num('errno'),
+    syscall: str('syscall'),
+    option: str('option'),
+    argument: str('argument'),
+    fields: str('fields'),
+    keyIndex: num('keyIndex'),
+  };
+}
+
+/** Describes which key a native error refers to, without key bytes. */
+function keyLabel(keys: readonly NativeKey[] | undefined, index: number | undefined): string {
+  if (keys === undefined || index === undefined) return 'the key';
+  const key = keys[index];
+  if (key === undefined) return 'the key';
+  return `key ${index} (peer ${key.peer}/${key.prefixLength}, sendId ${key.sendId}, recvId ${key.recvId})`;
+}
+
+/**
+ * Turns an error thrown by the addon into a TcpAoError. @context says what
+ * was attempted ("connectAo 10.0.0.1:179"); @keys lets messages name a key.
+ */
+export function fromNativeError(err: unknown, context: string, keys?: readonly NativeKey[]): TcpAoError {
+  if (err instanceof TcpAoError) return err;
+  const e = readNativeError(err);
+  const syscall = e.syscall === undefined ? undefined : e.option === undefined ? e.syscall : `${e.syscall}(${e.option})`;
+  const base = { cause: err, errno: e.errno, syscall, sysCode: e.code };
+  const detail: Record<string, unknown> = {};
+  if (e.keyIndex !== undefined) detail['keyIndex'] = e.keyIndex;
+
+  if (e.code === 'ERR_TCPAO_INVALID_ARGUMENT' || e.argument === 'fd') {
+    const what = e.argument ?? 'argument';
+    const message = e.argument === 'fd' ? `fd is not an open TCP socket (${e.code ?? 'error'})` : e.message;
+    return new TcpAoError('ERR_TCPAO_INVALID_ARGUMENT', `${context}: ${message}`, {
+      ...base,
+      detail: { ...detail, argument: what },
+    });
+  }
+  if (e.code === 'ERR_TCPAO_KEY_READBACK') {
+    return new TcpAoError(
+      'ERR_TCPAO_KEY_READBACK',
+      `${context}: the kernel's copy of ${keyLabel(keys, e.keyIndex)} differs from the key set ` +
+        `(${e.fields ?? 'unknown fields'}); the key was removed and the socket not used`,
+      { cause: err, detail: { ...detail, fields: (e.fields ?? '').split(',').filter((f) => f !== '') } },
+    );
+  }
+  let code: ErrorCode = 'ERR_TCPAO_SYSCALL';
+  let message = `${context}: ${e.message}`;
+  if (e.code === 'ENOPROTOOPT') {
+    code = 'ERR_TCPAO_UNSUPPORTED';
+    message = `${context}: TCP-AO is not available: ${UNSUPPORTED_ADVICE} (${syscall ?? 'setsockopt'} returned ENOPROTOOPT)`;
+  } else if (e.code === 'EAFNOSUPPORT' && e.option !== undefined && e.option.startsWith('TCP_AO_')) {
+    code = 'ERR_TCPAO_INVALID_ARGUMENT';
+    message = `${context}: ${keyLabel(keys, e.keyIndex)} is IPv6 but the socket is IPv4`;
+    detail['argument'] = 'peer';
+  } else if (e.code === 'EKEYREJECTED' && e.syscall === 'connect') {
+    message =
+      `${context}: the kernel refused to connect because no TCP-AO key covers the remote address (EKEYREJECTED); ` +
+      'add a key whose peer and prefixLength include it';
+  } else if (e.code === 'EEXIST' && e.option === 'TCP_AO_ADD_KEY') {
+    message =
+      `${context}: ${keyLabel(keys, e.keyIndex)} overlaps a key already on the socket (EEXIST): ` +
+      'sendId and recvId must be unique among keys whose peers overlap';
+  }
+  return new TcpAoError(code, message, { ...base, detail });
+}
+
+// ---------------------------------------------------------------------------
+// The binding.
+
+/** Builds a TcpAoBinding over an addon; @load runs on first use. */
+export function createBinding(load: () => NativeAddon): TcpAoBinding {
+  let addon: NativeAddon | undefined;
+  const native = (): NativeAddon => {
+    addon ??= load();
+    return addon;
+  };
+
+  const call = <T>(context: string, fn: (a: NativeAddon) => T, keys?: readonly NativeKey[]): T => {
+    const a = native();
+    try {
+      return fn(a);
+    } catch (err) {
+      throw fromNativeError(err, context, keys);
+    }
+  };
+
+  return {
+    probeTcpAo(): ProbeResult {
+      const result = call('probeTcpAo', (a) => a.probe());
+      if (result.errno === 2 || result.errno === 0) return { supported: true };
+      if (result.code === 'ENOPROTOOPT') {
+        return { supported: false, errno: result.errno, code: result.code, reason: UNSUPPORTED_REASON };
+      }
+      return {
+        supported: false,
+        errno: result.errno,
+        code: result.code,
+        reason: `getsockopt(TCP_AO_INFO) on a fresh socket failed with ${result.code} (errno ${result.errno})`,
+      };
+    },
+
+    createAoListener(opts: AoListenOptions): number {
+      const o = checkObject(opts, 'options') as Partial<Record<keyof AoListenOptions, unknown>>;
+      const family = checkAddress(o.host, 'host');
+      const host = o.host as string;
+      const port = checkPort(o.port, 0);
+      const backlog = checkOptionalInteger(o.backlog, 'backlog', 1, 65535, 511);
+      const keys = toNativeKeys(o.keys, 'keys', family);
+      try {
+        return call(`createAoListener ${endpoint(host, port)}`, (a) => a.createListener({ host, port, backlog, keys }), keys);
+      } finally {
+        wipeDerived(keys);
+      }
+    },
+
+    async connectAo(opts: AoConnectOptions): Promise<number> {
+      const o = checkObject(opts, 'options') as Partial<Record<keyof AoConnectOptions, unknown>>;
+      const family = checkAddress(o.host, 'host');
+      const host = o.host as string;
+      const port = checkPort(o.port, 1);
+      const timeoutMs = checkInteger(o.timeoutMs, 'timeoutMs', 1, 2 ** 31 - 1);
+      let localAddress: string | undefined;
+      if (o.localAddress !== undefined) {
+        if (checkAddress(o.localAddress, 'localAddress') !== family) {
+          throw invalid('localAddress', `localAddress must be IPv${family} like host`);
+        }
+        localAddress = o.localAddress as string;
+      }
+      const keys = toNativeKeys(o.keys, 'keys', family);
+      const context = `connectAo ${endpoint(host, port)}`;
+      try {
+        const pending = call(context, (a) =>
+          a.connect(localAddress === undefined ? { host, port, timeoutMs, keys } : { host, port, localAddress, timeoutMs, keys }),
+        keys);
+        return await pending;
+      } catch (err) {
+        const mapped = fromNativeError(err, context, keys);
+        if (mapped.sysCode === 'ETIMEDOUT' && mapped.syscall === 'connect') {
+          throw new TcpAoError(
+            'ERR_TCPAO_CONNECT_TIMEOUT',
+            `${context}: no answer within ${timeoutMs} ms. With TCP-AO a wrong key or key id (or a peer without ` +
+              'TCP-AO) shows up as a timeout because the peer drops the SYN silently: compare keys, sendId/recvId and ' +
+              "algorithm on both ends and look at the peer's AO counters (pkt_bad, pkt_key_not_found, pkt_ao_required; " +
+              'nstat TcpExtTCPAOBad TcpExtTCPAOKeyNotFound TcpExtTCPAORequired)',
+            { cause: err, errno: mapped.errno, syscall: 'connect', sysCode: 'ETIMEDOUT', detail: { timeoutMs } },
+          );
+        }
+        throw mapped;
+      } finally {
+        wipeDerived(keys);
+      }
+    },
+
+    addKey(fd: number, key: AoKeySpec): void {
+      const checkedFd = checkFd(fd);
+      const nativeKey = toNativeKey(key, 'key');
+      try {
+        call(`addKey fd ${checkedFd}`, (a) => a.addKey(checkedFd, nativeKey), [nativeKey]);
+      } finally {
+        wipeDerived([nativeKey]);
+      }
+    },
+
+    deleteKey(fd: number, ref: AoKeyRef): void {
+      const checkedFd = checkFd(fd);
+      const r = checkObject(ref, 'ref') as Partial<Record<keyof AoKeyRef, unknown>>;
+      const { peer, prefixLength } = checkPeerPrefix(r.peer, r.prefixLength, 'ref');
+      const nativeRef: NativeKeyRef = {
+        peer,
+        prefixLength,
+        sendId: checkInteger(r.sendId, 'ref.sendId', 0, 255),
+        recvId: checkInteger(r.recvId, 'ref.recvId', 0, 255),
+        ifindex: checkOptionalInteger(r.ifindex, 'ref.ifindex', 0, 2 ** 31 - 1, 0),
+        ...(r.newCurrent === undefined ? {} : { newCurrent: checkInteger(r.newCurrent, 'ref.newCurrent', 0, 255) }),
+        ...(r.newRnext === undefined ? {} : { newRnext: checkInteger(r.newRnext, 'ref.newRnext', 0, 255) }),
+      };
+      call(`deleteKey fd ${checkedFd}`, (a) => a.deleteKey(checkedFd, nativeRef));
+    },
+
+    getKeys(fd: number): AoKeyInfo[] {
+      const checkedFd = checkFd(fd);
+      return call(`getKeys fd ${checkedFd}`, (a) => a.getKeys(checkedFd)).map((k) => ({
+        peer: k.peer,
+        prefixLength: k.prefixLength,
+        sendId: k.sendId,
+        recvId: k.recvId,
+        kernelAlgorithm: k.kernelAlgorithm,
+        maclen: k.maclen,
+        keyflags: k.keyflags,
+        keylen: k.keylen,
+        ifindex: k.ifindex,
+        isCurrent: k.isCurrent,
+        isRnext: k.isRnext,
+        pktGood: k.pktGood,
+        pktBad: k.pktBad,
+      }));
+    },
+
+    getAoInfo(fd: number): AoInfo {
+      const checkedFd = checkFd(fd);
+      const info = call(`getAoInfo fd ${checkedFd}`, (a) => a.getInfo(checkedFd));
+      return {
+        aoRequired: info.aoRequired,
+        acceptIcmps: info.acceptIcmps,
+        currentKey: info.currentKey,
+        rnextKey: info.rnextKey,
+        pktGood: info.pktGood,
+        pktBad: info.pktBad,
+        pktKeyNotFound: info.pktKeyNotFound,
+        pktAoRequired: info.pktAoRequired,
+        pktDroppedIcmp: info.pktDroppedIcmp,
+      };
+    },
+
+    setAoInfo(fd: number, update: AoInfoUpdate): void {
+      const checkedFd = checkFd(fd);
+      const u = checkObject(update, 'update') as Partial<Record<keyof AoInfoUpdate, unknown>>;
+      const checked: { -readonly [K in keyof AoInfoUpdate]: AoInfoUpdate[K] } = {};
+      if (u.currentKey !== undefined) checked.currentKey = checkInteger(u.currentKey, 'update.currentKey', 0, 255);
+      if (u.rnextKey !== undefined) checked.rnextKey = checkInteger(u.rnextKey, 'update.rnextKey', 0, 255);
+      if (u.aoRequired !== undefined) checked.aoRequired = checkOptionalBoolean(u.aoRequired, 'update.aoRequired');
+      if (u.acceptIcmps !== undefined) checked.acceptIcmps = checkOptionalBoolean(u.acceptIcmps, 'update.acceptIcmps');
+      call(`setAoInfo fd ${checkedFd}`, (a) => a.setInfo(checkedFd, checked));
+    },
+
+    openScratchSocket(family: 4 | 6): number {
+      if (family !== 4 && family !== 6) throw invalid('family', 'family must be 4 or 6');
+      return call('openScratchSocket', (a) => a.openSocket(family));
+    },
+
+    closeFd(fd: number): void {
+      const checkedFd = checkFd(fd);
+      call(`closeFd ${checkedFd}`, (a) => a.closeFd(checkedFd));
+    },
+
+    socketFd,
+  };
+}
+
+/**
+ * The fd under a Node socket (accepted or connected), read from its libuv
+ * handle. Throws ERR_TCPAO_INVALID_ARGUMENT when the socket has no fd
+ * (not yet connected, already destroyed, or not fd-backed).
+ */
+export function socketFd(sock: net.Socket): number {
+  const handle: unknown = Reflect.get(sock, '_handle');
+  const fd: unknown = typeof handle === 'object' && handle !== null ? Reflect.get(handle, 'fd') : undefined;
+  if (!isInteger(fd, 0, 2 ** 31 - 1)) {
+    throw invalid('socket', 'the socket has no file descriptor (not connected yet, or already closed)');
+  }
+  return fd;
+}
+
+let sharedBinding: TcpAoBinding | undefined;
+
+/** The binding over build/Release/tcpao.node, loaded on first use. */
+export function defaultBinding(): TcpAoBinding {
+  sharedBinding ??= createBinding(() => loadAddon());
+  return sharedBinding;
+}
+
+export function probeTcpAo(): ProbeResult {
+  return defaultBinding().probeTcpAo();
+}
+
+export function createAoListener(opts: AoListenOptions): number {
+  return defaultBinding().createAoListener(opts);
+}
+
+export function connectAo(opts: AoConnectOptions): Promise<number> {
+  return defaultBinding().connectAo(opts);
+}
+
+export function addKey(fd: number, key: AoKeySpec): void {
+  defaultBinding().addKey(fd, key);
+}
+
+export function deleteKey(fd: number, ref: AoKeyRef): void {
+  defaultBinding().deleteKey(fd, ref);
+}
+
+export function getKeys(fd: number): AoKeyInfo[] {
+  return defaultBinding().getKeys(fd);
+}
+
+export function getAoInfo(fd: number): AoInfo {
+  return defaultBinding().getAoInfo(fd);
+}
+
+export function setAoInfo(fd: number, update: AoInfoUpdate): void {
+  defaultBinding().setAoInfo(fd, update);
+}
+
+export function openScratchSocket(family: 4 | 6): number {
+  return defaultBinding().openScratchSocket(family);
+}
+
+export function closeFd(fd: number): void {
+  defaultBinding().closeFd(fd);
+}
+
+/** Struct layouts as compiled into the addon (for the layout test). */
+export function nativeLayout(): NativeLayout {
+  return loadAddon().layout();
 }
