@@ -1,0 +1,176 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { AoInfo } from '../native';
+import { startRelay, type RelayEndReason } from './relay';
+import type { RelaySettings } from './plan';
+import { SessionTracker } from './sessions';
+
+/** The two legs of a connection that passed every check, ready to relay. */
+export interface OpenedLegs {
+  readonly upstream: Socket;
+  /** The TCP-AO leg (the upstream for the initiator, the client for the terminator). */
+  readonly wire: Socket;
+  readonly wireFd: number;
+  /** Fields added to the connection's log lines (policy, key ids). */
+  readonly context: Readonly<Record<string, unknown>>;
+}
+
+/** Why a connection was refused before any byte was relayed. */
+export class ConnectionRefused extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+    readonly context: Readonly<Record<string, unknown>> = {},
+  ) {
+    super(message);
+    this.name = 'ConnectionRefused';
+  }
+}
+
+export interface ConnectionHandler {
+  /** Opens the other leg for an accepted client, or throws ConnectionRefused. */
+  open(client: Socket, id: number): Promise<OpenedLegs>;
+  /** Reads the wire socket's AO state; only called while its fd is open. */
+  readAoInfo(fd: number): AoInfo;
+}
+
+export interface ProxyServerOptions {
+  readonly relay: RelaySettings;
+  readonly log: Logger;
+  readonly handler: ConnectionHandler;
+}
+
+export interface ProxyServer {
+  readonly server: Server;
+  readonly sessions: SessionTracker;
+  /** Connections still being set up (not yet relaying). */
+  pendingCount(): number;
+  /** Stops accepting; connections that arrive from now on are refused. */
+  stopAccepting(): void;
+  /** Resets connections still in setup. */
+  abortPending(): void;
+}
+
+function countersOf(info: AoInfo): Record<string, string | number> {
+  return {
+    currentKey: info.currentKey,
+    rnextKey: info.rnextKey,
+    pktGood: info.pktGood.toString(),
+    pktBad: info.pktBad.toString(),
+    pktKeyNotFound: info.pktKeyNotFound.toString(),
+    pktAoRequired: info.pktAoRequired.toString(),
+    pktDroppedIcmp: info.pktDroppedIcmp.toString(),
+  };
+}
+
+export function applySocketSettings(socket: Socket, settings: RelaySettings): void {
+  socket.setNoDelay(true);
+  if (settings.keepalive.enabled) socket.setKeepAlive(true, settings.keepalive.idleSecs * 1_000);
+}
+
+/**
+ * Accepts plain or AO connections, asks the handler for the other leg, and
+ * relays. Every accepted connection ends in exactly one log line: refused or
+ * closed, with bytes each way, duration and reason.
+ */
+export function createProxyServer(options: ProxyServerOptions): ProxyServer {
+  const { log, handler, relay: settings } = options;
+  const sessions = new SessionTracker();
+  const pending = new Set<Socket>();
+  let accepting = true;
+
+  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, (client) => {
+    const id = sessions.nextId();
+    const peer = `${client.remoteAddress ?? '?'}:${client.remotePort ?? 0}`;
+    const connLog = log.child({ conn: id, peer });
+    client.on('error', () => undefined);
+    if (!accepting) {
+      connLog.info({ event: 'connection_refused', reason: 'shutting_down' }, 'connection refused: shutting down');
+      client.resetAndDestroy();
+      return;
+    }
+    if (sessions.size + pending.size >= settings.maxConnections) {
+      connLog.warn(
+        { event: 'connection_refused', reason: 'max_connections', limit: settings.maxConnections },
+        'connection refused: max_connections reached',
+      );
+      client.resetAndDestroy();
+      return;
+    }
+    pending.add(client);
+    connLog.info({ event: 'connection_accepted' }, 'connection accepted');
+    handler
+      .open(client, id)
+      .then((legs) => {
+        pending.delete(client);
+        if (client.destroyed) {
+          legs.upstream.resetAndDestroy();
+          legs.wire.resetAndDestroy();
+          throw new ConnectionRefused('client_gone', 'client closed before the relay started');
+        }
+        applySocketSettings(client, settings);
+        applySocketSettings(legs.upstream, settings);
+        relayConnection(id, peer, client, legs, connLog);
+      })
+      .catch((error: unknown) => {
+        pending.delete(client);
+        const refused =
+          error instanceof ConnectionRefused ? error : new ConnectionRefused('internal_error', String(error));
+        connLog.warn(
+          { event: 'connection_refused', reason: refused.reason, ...refused.context },
+          `connection refused: ${refused.message}`,
+        );
+        if (!client.destroyed) client.resetAndDestroy();
+      });
+  });
+
+  const relayConnection = (id: number, peer: string, client: Socket, legs: OpenedLegs, connLog: Logger) => {
+    let lastCounters: Record<string, string | number> | undefined;
+    const snapshotCounters = () => {
+      if (legs.wire.destroyed) return;
+      try {
+        lastCounters = countersOf(handler.readAoInfo(legs.wireFd));
+      } catch {
+        // The fd is already being torn down; keep the previous snapshot.
+      }
+    };
+    legs.wire.on('end', snapshotCounters);
+    legs.wire.on('finish', snapshotCounters);
+    const relay = startRelay(client, legs.upstream, {
+      idleTimeoutMs: settings.idleTimeoutMs,
+      beforeAbort: snapshotCounters,
+    });
+    sessions.add({ id, peer, wireFd: legs.wireFd, relay });
+    connLog.info({ event: 'relay_started', ...legs.context }, 'relay started');
+    void relay.done.then((result) => {
+      connLog.info(
+        {
+          event: 'connection_closed',
+          reason: result.reason,
+          bytesClientToUpstream: result.bytesClientToUpstream,
+          bytesUpstreamToClient: result.bytesUpstreamToClient,
+          durationMs: result.durationMs,
+          ao: lastCounters,
+          ...(result.error ? { error: result.error.message } : {}),
+        },
+        `connection closed: ${result.reason}`,
+      );
+    });
+  };
+
+  return {
+    server,
+    sessions,
+    pendingCount: () => pending.size,
+    stopAccepting: () => {
+      accepting = false;
+      // close() stops listening at once; its callback would wait for every relay.
+      if (server.listening) server.close();
+    },
+    abortPending: () => {
+      for (const client of pending) client.resetAndDestroy();
+    },
+  };
+}
+
+export type { RelayEndReason };

@@ -1,0 +1,188 @@
+import type { Logger } from 'pino';
+import type { SidecarConfig } from '../config/load';
+import { toAoKeySpec } from '../config/policy';
+import { TcpAoError } from '../errors';
+import { defaultBinding, type TcpAoBinding } from '../native';
+import { createInitiatorHandler } from './initiator';
+import { describePolicies, formatEndpoint, type Endpoint, type ProxyPlan, type WirePolicy } from './plan';
+import { createProxyServer, type ProxyServer } from './server';
+import { createTerminatorHandler } from './terminator';
+
+export interface SidecarDeps {
+  readonly binding: TcpAoBinding;
+  readonly log: Logger;
+}
+
+export interface RunningSidecar {
+  readonly proxy: ProxyServer;
+  /** The address the listener is bound to (useful when the config asked for port 0). */
+  address(): Endpoint;
+  /**
+   * Stops accepting, lets relays finish until the deadline, then resets what is
+   * left. Resolves 'clean' when nothing had to be cut.
+   */
+  shutdown(deadlineMs: number): Promise<'clean' | 'forced'>;
+}
+
+function listenOn(proxy: ProxyServer, options: { host: string; port: number } | { fd: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) =>
+      reject(
+        new TcpAoError('ERR_TCPAO_LISTEN', `cannot listen: ${error.message}`, {
+          cause: error,
+          ...(error.code === undefined ? {} : { sysCode: error.code }),
+        }),
+      );
+    proxy.server.once('error', onError);
+    proxy.server.listen(options, () => {
+      proxy.server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<RunningSidecar> {
+  const { binding, log } = deps;
+  const proxyLog = log.child({ module: plan.mode });
+  let proxy: ProxyServer;
+  if (plan.mode === 'initiator') {
+    proxy = createProxyServer({
+      relay: plan.relay,
+      log: proxyLog,
+      handler: createInitiatorHandler(plan, binding, proxyLog),
+    });
+    await listenOn(proxy, { host: plan.listenPlain.host, port: plan.listenPlain.port });
+    proxyLog.info(
+      {
+        event: 'listening',
+        listenPlain: formatEndpoint(plan.listenPlain),
+        remoteAo: formatEndpoint(plan.remoteAo),
+        policies: describePolicies(plan.policies),
+      },
+      'initiator listening (plain, local side)',
+    );
+  } else {
+    const keys = plan.policies.flatMap((policy) => policy.keys);
+    const fd = binding.createAoListener({ host: plan.listenAo.host, port: plan.listenAo.port, keys });
+    proxy = createProxyServer({
+      relay: plan.relay,
+      log: proxyLog,
+      handler: createTerminatorHandler(plan, binding, proxyLog),
+    });
+    try {
+      await listenOn(proxy, { fd });
+    } catch (error) {
+      binding.closeFd(fd);
+      throw error;
+    }
+    const installed = binding.getKeys(fd);
+    proxyLog.info(
+      {
+        event: 'listener_ao_installed',
+        listenAo: formatEndpoint(plan.listenAo),
+        forwardPlain: formatEndpoint(plan.forwardPlain),
+        policies: describePolicies(plan.policies),
+        keysOnListener: installed.map((key) => ({
+          peer: `${key.peer}/${key.prefixLength}`,
+          sendId: key.sendId,
+          recvId: key.recvId,
+          algorithm: key.kernelAlgorithm,
+        })),
+        aoRequired: binding.getAoInfo(fd).aoRequired,
+      },
+      'listener AO policies installed',
+    );
+  }
+
+  const address = (): Endpoint => {
+    const bound = proxy.server.address();
+    if (bound === null || typeof bound === 'string') throw new Error('listener has no address');
+    return { host: bound.address, port: bound.port };
+  };
+
+  let shuttingDown: Promise<'clean' | 'forced'> | undefined;
+  const shutdown = (deadlineMs: number) => {
+    shuttingDown ??= (async () => {
+      proxy.stopAccepting();
+      proxy.abortPending();
+      const live = proxy.sessions.size;
+      proxyLog.info({ event: 'shutdown_started', liveSessions: live, deadlineMs }, 'shutting down');
+      const drained = await proxy.sessions.drain(deadlineMs);
+      if (!drained) {
+        proxyLog.warn(
+          { event: 'shutdown_forced', liveSessions: proxy.sessions.size },
+          'shutdown deadline reached; resetting the remaining connections',
+        );
+        proxy.sessions.abortAll('shutdown');
+        await proxy.sessions.drain(1_000);
+      }
+      proxyLog.info({ event: 'shutdown_finished', clean: drained }, 'shutdown finished');
+      return drained ? 'clean' : 'forced';
+    })();
+    return shuttingDown;
+  };
+
+  return { proxy, address, shutdown };
+}
+
+/** Maps the validated config onto what the proxy needs; key bytes leave their SecretKey here. */
+export function planFromConfig(config: SidecarConfig): ProxyPlan {
+  const { global } = config;
+  const relay = {
+    idleTimeoutMs: global.idle_timeout_secs * 1_000,
+    connectTimeoutMs: global.connect_timeout_secs * 1_000,
+    maxConnections: global.max_connections,
+    keepalive: {
+      enabled: global.tcp_keepalive,
+      idleSecs: global.keepalive_time_secs,
+      intervalSecs: global.keepalive_intvl_secs,
+      probes: global.keepalive_probes,
+    },
+  };
+  // On the initiator the first applicable key is the one to send with (current) and to ask for (RNext).
+  const policies = config.activePolicies.map(
+    (policy, index): WirePolicy => ({
+      name: policy.name,
+      peer: policy.peer_ip.address,
+      prefixLength: policy.peer_ip.prefixLength,
+      keys: [
+        toAoKeySpec(policy, config.mode === 'initiator' && index === 0 ? { setCurrent: true, setRnext: true } : {}),
+      ],
+    }),
+  );
+  if (config.mode === 'initiator') {
+    return { mode: 'initiator', listenPlain: config.initiator.listen_plain, remoteAo: config.initiator.remote_ao, policies, relay };
+  }
+  return { mode: 'terminator', listenAo: config.terminator.listen_ao, forwardPlain: config.terminator.forward_plain, policies, relay };
+}
+
+/**
+ * Runs the sidecar until SIGTERM or SIGINT, then shuts down within
+ * shutdown_timeout_secs. A second signal exits at once with status 1.
+ * Resolves after a clean shutdown; rejects when relays had to be cut.
+ */
+export async function runSidecar(config: SidecarConfig, logger: Logger, binding: TcpAoBinding = defaultBinding()): Promise<void> {
+  const log = logger.child({ module: 'sidecar' });
+  const sidecar = await startSidecar(planFromConfig(config), { binding, log: logger });
+  const deadlineMs = config.global.shutdown_timeout_secs * 1_000;
+  const outcome = await new Promise<'clean' | 'forced'>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) {
+        log.warn({ event: 'shutdown_aborted', signal }, `second ${signal}: exiting now`);
+        process.exit(1);
+      }
+      signalled = true;
+      log.info({ event: 'signal', signal }, `${signal} received`);
+      void sidecar.shutdown(deadlineMs).then(resolve);
+    };
+    let signalled = false;
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  if (outcome === 'forced') {
+    throw new TcpAoError(
+      'ERR_TCPAO_SHUTDOWN_TIMEOUT',
+      `relays were still open after shutdown_timeout_secs (${config.global.shutdown_timeout_secs} s) and were reset`,
+    );
+  }
+}
