@@ -18,6 +18,7 @@ import { formatKeySource } from './config/keys.js';
 import { ConfigError, loadConfigFile, type LoadedConfig, type SidecarConfig } from './config/load.js';
 import { describePolicy } from './config/policy.js';
 import { MODES, type Mode } from './config/schema.js';
+import { doctorCommand } from './doctor/command.js';
 import { createLogger, moduleLogger, type Logger } from './log.js';
 
 export const PROGRAM = 'tcpao-proxy';
@@ -301,7 +302,7 @@ function configLoadOptions(context: CommandContext): { mode?: Mode; env: NodeJS.
  * Subcommands, in help order. Adding a command is one line here (or a
  * registerCommand call from its own module).
  */
-const SUBCOMMANDS: readonly CliCommand[] = [checkConfigCommand, versionCommand, helpCommand];
+const SUBCOMMANDS: readonly CliCommand[] = [checkConfigCommand, doctorCommand, versionCommand, helpCommand];
 
 const commands = new Map<string, CliCommand>(SUBCOMMANDS.map((command) => [command.name, command]));
 
