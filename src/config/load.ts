@@ -221,10 +221,22 @@ function issueToProblems(issue: z.ZodIssue): ConfigProblem[] {
   if (issue.code === z.ZodIssueCode.invalid_type && issue.expected === 'object') {
     const section = issue.path.filter((part) => typeof part === 'string').join('.');
     const hint = section === '' ? '' : ` ([${section}])`;
-    return [{ code, path: formatPath(issue.path), message: `expected a table${hint}, got ${issue.received}` }];
+    const received = RECEIVED_TYPES[issue.received] ?? issue.received;
+    return [{ code, path: formatPath(issue.path), message: `expected a table${hint}, got ${received}` }];
   }
   return [{ code, path: formatPath(issue.path), message: issue.message }];
 }
+
+const RECEIVED_TYPES: Readonly<Record<string, string>> = {
+  string: 'a string',
+  number: 'a number',
+  integer: 'an integer',
+  float: 'a float',
+  bigint: 'an integer too large to represent',
+  boolean: 'a boolean',
+  array: 'an array',
+  date: 'a date/time',
+};
 
 const SECRET_LIKE_KEY = /key$|secret|password|passwd|psk/i;
 
