@@ -1,0 +1,187 @@
+/**
+ * The two-node topology for end-to-end suites: network namespaces named and
+ * addressed like the containerlab nodes (deploy/containerlab/topology.env),
+ * and processes started inside them whose JSON output lines are collected.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const REPO = resolve(__dirname, '..', '..', '..');
+const TOPOLOGY_SCRIPT = join(REPO, 'scripts', 'lab-topology');
+const CLI = join(REPO, 'bin', 'tcpao-proxy');
+const TRAFFIC = join(REPO, 'dist', 'test', 'fixtures', 'traffic.js');
+
+function readTopology(): Readonly<Record<string, string>> {
+  const values: Record<string, string> = {};
+  for (const line of readFileSync(join(REPO, 'deploy', 'containerlab', 'topology.env'), 'utf8').split('\n')) {
+    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (match !== null) values[match[1] as string] = match[2] as string;
+  }
+  return values;
+}
+
+const env = readTopology();
+function required(name: string): string {
+  const value = env[name];
+  if (value === undefined) throw new Error(`topology.env lacks ${name}`);
+  return value;
+}
+
+export const topology = {
+  initiatorNode: required('INITIATOR_NODE'),
+  terminatorNode: required('TERMINATOR_NODE'),
+  initiatorIpv4: required('INITIATOR_WIRE_IPV4'),
+  terminatorIpv4: required('TERMINATOR_WIRE_IPV4'),
+  initiatorIpv6: required('INITIATOR_WIRE_IPV6'),
+  terminatorIpv6: required('TERMINATOR_WIRE_IPV6'),
+  wirePort: Number(required('WIRE_PORT')),
+} as const;
+
+/** The subset of tap's Test that the helpers need. */
+export interface Teardownable {
+  teardown(fn: () => void | Promise<void>): void;
+}
+
+export function topologyUp(t: Teardownable): void {
+  const up = spawnSync(TOPOLOGY_SCRIPT, ['up'], { encoding: 'utf8' });
+  if (up.status !== 0) throw new Error(`lab-topology up failed: ${up.stderr}`);
+  t.teardown(() => {
+    spawnSync(TOPOLOGY_SCRIPT, ['down']);
+  });
+}
+
+export type JsonLine = Record<string, unknown>;
+
+export class NodeProcess {
+  readonly lines: JsonLine[] = [];
+  readonly rawOutput: string[] = [];
+  readonly exited: Promise<number | null>;
+  #waiters: { predicate: (line: JsonLine) => boolean; resolve: (line: JsonLine) => void }[] = [];
+
+  constructor(readonly name: string, readonly child: ChildProcess) {
+    let buffered = '';
+    const onText = (text: string) => {
+      this.rawOutput.push(text);
+      buffered += text;
+      let newline = buffered.indexOf('\n');
+      while (newline >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        this.#accept(line);
+        newline = buffered.indexOf('\n');
+      }
+    };
+    child.stdout?.setEncoding('utf8').on('data', onText);
+    child.stderr?.setEncoding('utf8').on('data', (text: string) => this.rawOutput.push(text));
+    this.exited = new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+  }
+
+  #accept(line: string): void {
+    let parsed: JsonLine;
+    try {
+      parsed = JSON.parse(line) as JsonLine;
+    } catch {
+      return;
+    }
+    this.lines.push(parsed);
+    this.#waiters = this.#waiters.filter((waiter) => {
+      if (!waiter.predicate(parsed)) return true;
+      waiter.resolve(parsed);
+      return false;
+    });
+  }
+
+  /** Resolves with the first line (seen or future) matching; rejects after timeoutMs or on exit. */
+  waitFor(predicate: (line: JsonLine) => boolean, timeoutMs = 60_000): Promise<JsonLine> {
+    const seen = this.lines.find(predicate);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolveLine, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${this.name}: no matching line within ${timeoutMs} ms; output:\n${this.rawOutput.join('')}`)),
+        timeoutMs,
+      );
+      this.#waiters.push({
+        predicate,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolveLine(line);
+        },
+      });
+      void this.exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`${this.name} exited (${code}) before a matching line; output:\n${this.rawOutput.join('')}`));
+      });
+    });
+  }
+
+  events(name: string): JsonLine[] {
+    return this.lines.filter((line) => line['event'] === name);
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+export function spawnInNode(
+  t: Teardownable,
+  node: string,
+  name: string,
+  command: string,
+  args: readonly string[],
+  extraEnv: NodeJS.ProcessEnv = {},
+): NodeProcess {
+  const child = spawn('ip', ['netns', 'exec', node, command, ...args], {
+    env: { ...process.env, ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const proc = new NodeProcess(name, child);
+  t.teardown(async () => {
+    await proc.stop('SIGKILL');
+  });
+  return proc;
+}
+
+export function startTraffic(t: Teardownable, node: string, name: string, args: readonly string[]): NodeProcess {
+  return spawnInNode(t, node, name, process.execPath, [TRAFFIC, ...args]);
+}
+
+/** Writes a config into a fresh temp dir and starts the sidecar with it in `node`. */
+export function startSidecar(
+  t: Teardownable,
+  node: string,
+  mode: 'initiator' | 'terminator',
+  configToml: string,
+  extraEnv: NodeJS.ProcessEnv,
+): NodeProcess {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpao-e2e-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const configPath = join(dir, `${mode}.toml`);
+  writeFileSync(configPath, configToml);
+  return spawnInNode(t, node, mode, process.execPath, [CLI, '--mode', mode, '--config', configPath], extraEnv);
+}
+
+export const isListening = (line: JsonLine): boolean =>
+  line['event'] === 'listening' || line['event'] === 'listener_ao_installed';
+
+/** TcpExt TCPAO* counters of a namespace, from /proc/net/netstat. */
+export function netnsAoCounters(node: string): Record<string, number> {
+  const out = spawnSync('ip', ['netns', 'exec', node, 'cat', '/proc/net/netstat'], { encoding: 'utf8' });
+  const lines = out.stdout.split('\n').filter((line) => line.startsWith('TcpExt:'));
+  const names = (lines[0] ?? '').split(/\s+/).slice(1);
+  const values = (lines[1] ?? '').split(/\s+/).slice(1);
+  const counters: Record<string, number> = {};
+  names.forEach((counterName, index) => {
+    if (counterName.startsWith('TCPAO')) counters[counterName] = Number(values[index]);
+  });
+  return counters;
+}
+
+/** Every encoding of a key the config accepts, to scan output for. */
+export function keyEncodings(key: string): string[] {
+  const bytes = Buffer.from(key, 'utf8');
+  return [key, bytes.toString('hex'), bytes.toString('hex').toUpperCase(), bytes.toString('base64'), bytes.toString('base64url')];
+}
