@@ -1,0 +1,297 @@
+/**
+ * Runs the real role entrypoints and supervise.sh on the host, with a fake
+ * tcpao-proxy (doctor + sidecar) and a fake app, both fake-proc.js.
+ */
+import t, { type Test } from 'tap';
+import TOML from '@iarna/toml';
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const ENTRYPOINT_DIR = path.join(ROOT, 'deploy', 'entrypoint');
+const FAKE_PROXY = path.join(ROOT, 'test', 'deploy', 'fixtures', 'fake-tcpao-proxy');
+const FAKE_PROC_JS = path.join(__dirname, 'fixtures', 'fake-proc.js');
+const KEY = 'entrypoint-test-key-5f2b8c1d9e7a';
+
+interface ProcState {
+  readonly pid: number;
+  readonly argv: string[];
+  readonly hasKeyEnv: boolean;
+  readonly hasKeyFileEnv: boolean;
+}
+
+interface Run {
+  readonly child: ChildProcess;
+  readonly stateDir: string;
+  readonly configPath: string;
+  stdout: string;
+  stderr: string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined): Promise<T> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+function readState(run: Run, name: string): ProcState | undefined {
+  const file = path.join(run.stateDir, `${name}.json`);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as ProcState) : undefined;
+}
+
+function signalFile(run: Run, name: string): string | undefined {
+  const file = path.join(run.stateDir, `${name}.signal`);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { signal: string }).signal : undefined;
+}
+
+function jsonLines(text: string): Record<string, unknown>[] {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** Starts a command with the fake proxy and app wired in; teardown kills whatever is left. */
+function start(t: Test, command: string, args: string[], env: Record<string, string>): Run {
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'tcpao-entrypoint-'));
+  const configPath = path.join(stateDir, 'etc', 'config.toml');
+  const child = spawn(command, args, {
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      TCPAO_PROXY_BIN: FAKE_PROXY,
+      TCPAO_TEMPLATE_DIR: path.join(ROOT, 'deploy', 'config'),
+      TCPAO_CONFIG_PATH: configPath,
+      FAKE_STATE_DIR: stateDir,
+      FAKE_PROC_JS,
+      APP_CMD: `exec node ${FAKE_PROC_JS} app ${stateDir}`,
+      SUPERVISE_STOP_GRACE_SECS: '10',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const run: Run = {
+    child,
+    stateDir,
+    configPath,
+    stdout: '',
+    stderr: '',
+    exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
+  };
+  child.stdout?.on('data', (chunk: Buffer) => (run.stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (run.stderr += chunk.toString()));
+  t.teardown(async () => {
+    for (const name of ['app', 'sidecar']) {
+      const state = readState(run, name);
+      if (state !== undefined && alive(state.pid)) process.kill(state.pid, 'SIGKILL');
+    }
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await run.exited;
+    }
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  return run;
+}
+
+function startRole(t: Test, role: 'initiator' | 'terminator', env: Record<string, string>): Run {
+  return start(t, path.join(ENTRYPOINT_DIR, `${role}.sh`), [], env);
+}
+
+const INITIATOR_ENV = { TCPAO_KEY: KEY, REMOTE_AO: '10.10.10.2:1790' };
+const TERMINATOR_ENV = { TCPAO_KEY: KEY, PEER_IP: '10.10.10.1' };
+
+async function bothUp(run: Run): Promise<{ app: ProcState; sidecar: ProcState }> {
+  const app = await waitFor('the app', () => readState(run, 'app'));
+  const sidecar = await waitFor('the sidecar', () => readState(run, 'sidecar'));
+  return { app, sidecar };
+}
+
+function assertNoKey(t: Test, run: Run): void {
+  t.notMatch(run.stdout, KEY, 'no key on stdout');
+  t.notMatch(run.stderr, KEY, 'no key on stderr');
+}
+
+t.test('initiator: renders, runs doctor, starts app then sidecar with the key only in the sidecar env', async (t) => {
+  const run = startRole(t, 'initiator', INITIATOR_ENV);
+  const { app, sidecar } = await bothUp(run);
+
+  t.same(sidecar.argv, ['--mode', 'initiator', '--config', run.configPath]);
+  t.equal(sidecar.hasKeyEnv, true, 'the sidecar inherits TCPAO_KEY');
+  t.equal(app.hasKeyEnv, false, 'the app does not see TCPAO_KEY');
+  t.equal(readFileSync(path.join(run.stateDir, 'doctor.args'), 'utf8').trim(), `doctor --config ${run.configPath}`);
+
+  const config = TOML.parse(readFileSync(run.configPath, 'utf8')) as Record<string, any>;
+  t.equal(config.initiator.remote_ao, '10.10.10.2:1790');
+  t.equal(config.ao_policy[0].key_source, 'env:TCPAO_KEY');
+  t.notMatch(readFileSync(run.configPath, 'utf8'), KEY, 'no key in the rendered config');
+
+  for (const pid of [run.child.pid as number, app.pid, sidecar.pid]) {
+    t.notMatch(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), KEY, `no key in /proc/${pid}/cmdline`);
+  }
+  run.child.kill('SIGTERM');
+  await run.exited;
+  assertNoKey(t, run);
+});
+
+t.test('sidecar exits: the app is stopped and the entrypoint exits non-zero', async (t) => {
+  const run = startRole(t, 'initiator', INITIATOR_ENV);
+  const { app, sidecar } = await bothUp(run);
+  process.kill(sidecar.pid, 'SIGKILL');
+  const { code } = await run.exited;
+  t.not(code, 0, 'non-zero exit');
+  t.equal(code, 137, "the sidecar's status (killed by SIGKILL) is passed on");
+  t.equal(signalFile(run, 'app'), 'SIGTERM', 'the app was sent SIGTERM');
+  t.equal(alive(app.pid), false, 'the app is gone');
+  const events = jsonLines(run.stderr);
+  t.ok(events.some((e) => e.module === 'supervise' && e.process === 'sidecar' && e.status === 137), 'the supervisor logs which process exited');
+  assertNoKey(t, run);
+});
+
+t.test('app exits: the sidecar is stopped and the entrypoint exits non-zero', async (t) => {
+  const run = startRole(t, 'terminator', TERMINATOR_ENV);
+  const { app, sidecar } = await bothUp(run);
+  t.same(sidecar.argv, ['--mode', 'terminator', '--config', run.configPath]);
+  process.kill(app.pid, 'SIGKILL');
+  const { code } = await run.exited;
+  t.equal(code, 137);
+  t.equal(signalFile(run, 'sidecar'), 'SIGTERM', 'the sidecar was sent SIGTERM');
+  t.equal(alive(sidecar.pid), false, 'the sidecar is gone');
+  assertNoKey(t, run);
+});
+
+t.test('an app that exits 0 on its own still fails the pair (exit 1)', async (t) => {
+  const appCmd = 'while [ ! -e "$FAKE_STATE_DIR/sidecar.json" ]; do sleep 0.05; done; exit 0';
+  const run = startRole(t, 'terminator', { ...TERMINATOR_ENV, APP_CMD: appCmd });
+  const { code } = await run.exited;
+  t.equal(code, 1);
+  const sidecar = readState(run, 'sidecar');
+  t.ok(sidecar, 'the sidecar had started');
+  t.equal(signalFile(run, 'sidecar'), 'SIGTERM', 'the sidecar was sent SIGTERM');
+  t.equal(alive(sidecar?.pid ?? 0), false, 'the sidecar is gone');
+});
+
+for (const [signal, status] of [
+  ['SIGTERM', 143],
+  ['SIGINT', 130],
+] as const) {
+  t.test(`${signal} to the entrypoint is forwarded to both and it exits ${status}`, async (t) => {
+    const run = startRole(t, 'terminator', TERMINATOR_ENV);
+    const { app, sidecar } = await bothUp(run);
+    run.child.kill(signal);
+    const { code } = await run.exited;
+    t.equal(code, status);
+    t.equal(signalFile(run, 'app'), signal, `the app received ${signal}`);
+    t.equal(signalFile(run, 'sidecar'), signal, `the sidecar received ${signal}`);
+    t.equal(alive(app.pid), false);
+    t.equal(alive(sidecar.pid), false);
+  });
+}
+
+t.test('an app that ignores SIGTERM is killed after the grace period', async (t) => {
+  const run = startRole(t, 'terminator', {
+    ...TERMINATOR_ENV,
+    SUPERVISE_STOP_GRACE_SECS: '1',
+    APP_CMD: "trap '' TERM; echo $$ > \"$FAKE_STATE_DIR/stubborn.pid\"; while :; do sleep 1; done",
+  });
+  const sidecar = await waitFor('the sidecar', () => readState(run, 'sidecar'));
+  const stubborn = await waitFor('the app', () => {
+    const file = path.join(run.stateDir, 'stubborn.pid');
+    return existsSync(file) && readFileSync(file, 'utf8').trim() !== '' ? Number(readFileSync(file, 'utf8')) : undefined;
+  });
+  process.kill(sidecar.pid, 'SIGKILL');
+  const { code } = await run.exited;
+  t.equal(code, 137);
+  t.equal(alive(stubborn), false, 'the stubborn app was killed');
+  const stopped = jsonLines(run.stderr).find((e) => e.msg === 'both processes stopped');
+  t.equal(stopped?.app_status, 137, 'the app ended by SIGKILL');
+});
+
+t.test('doctor failing: the entrypoint prints its report and refuses to start', async (t) => {
+  const run = startRole(t, 'initiator', { ...INITIATOR_ENV, FAKE_DOCTOR_STATUS: '1', FAKE_DOCTOR_VERDICT: 'FAILED' });
+  const { code } = await run.exited;
+  t.equal(code, 1);
+  t.match(run.stderr, 'fake doctor: kernel TCP-AO check FAILED', 'the report is shown');
+  const refusal = jsonLines(run.stderr).find((e) => e.level === 50);
+  t.match(refusal?.msg, /doctor reported a failing check; refusing to start/);
+  t.equal(readState(run, 'app'), undefined, 'the app was never started');
+  t.equal(readState(run, 'sidecar'), undefined, 'the sidecar was never started');
+});
+
+t.test('bad input is refused with exit 2 and one coded line, before anything starts', async (t) => {
+  const cases: [string, 'initiator' | 'terminator', Record<string, string>, string][] = [
+    ['no key', 'initiator', { REMOTE_AO: '10.10.10.2:1790' }, 'ERR_TCPAO_KEY_SOURCE'],
+    ['both key sources', 'initiator', { ...INITIATOR_ENV, TCPAO_KEY_FILE: '/etc/hostname' }, 'ERR_TCPAO_KEY_SOURCE'],
+    ['unreadable key file', 'terminator', { PEER_IP: '10.10.10.1', TCPAO_KEY_FILE: '/nonexistent/key' }, 'ERR_TCPAO_KEY_SOURCE'],
+    ['missing REMOTE_AO', 'initiator', { TCPAO_KEY: KEY }, 'ERR_TCPAO_RENDER_MISSING_VAR'],
+    ['newline in PEER_IP', 'terminator', { TCPAO_KEY: KEY, PEER_IP: '10.10.10.1\nx' }, 'ERR_TCPAO_RENDER_INVALID_VALUE'],
+    ['empty APP_CMD', 'terminator', { ...TERMINATOR_ENV, APP_CMD: ' ' }, 'ERR_TCPAO_USAGE'],
+    ['missing template dir', 'terminator', { ...TERMINATOR_ENV, TCPAO_TEMPLATE_DIR: '/nonexistent' }, 'ERR_TCPAO_RENDER_TEMPLATE'],
+  ];
+  for (const [label, role, env, code] of cases) {
+    const run = startRole(t, role, env);
+    const result = await run.exited;
+    t.equal(result.code, 2, `${label}: exit 2`);
+    t.match(run.stderr, code, `${label}: ${code}`);
+    t.notMatch(run.stderr, /\n\s+at /, `${label}: no stack trace`);
+    t.equal(readState(run, 'sidecar'), undefined, `${label}: nothing started`);
+    assertNoKey(t, run);
+  }
+});
+
+t.test('TCPAO_KEY_FILE: the config points at the file and no process gets TCPAO_KEY', async (t) => {
+  const keyDir = mkdtempSync(path.join(tmpdir(), 'tcpao-key-'));
+  t.teardown(() => rmSync(keyDir, { recursive: true, force: true }));
+  const keyFile = path.join(keyDir, 'tcpao_key');
+  writeFileSync(keyFile, KEY, { mode: 0o600 });
+  const run = startRole(t, 'terminator', { PEER_IP: '10.10.10.1', TCPAO_KEY_FILE: keyFile });
+  const { app, sidecar } = await bothUp(run);
+  const config = TOML.parse(readFileSync(run.configPath, 'utf8')) as Record<string, any>;
+  t.equal(config.ao_policy[0].key_source, `file:${keyFile}`);
+  t.equal(sidecar.hasKeyEnv, false);
+  t.equal(sidecar.hasKeyFileEnv, true, 'the sidecar still knows the file');
+  t.equal(app.hasKeyFileEnv, false, 'the app does not');
+  run.child.kill('SIGTERM');
+  await run.exited;
+  assertNoKey(t, run);
+});
+
+t.test('the entrypoint takes no arguments', async (t) => {
+  const run = start(t, path.join(ENTRYPOINT_DIR, 'initiator.sh'), ['gobgpd'], INITIATOR_ENV);
+  t.equal((await run.exited).code, 2);
+  t.match(run.stderr, 'ERR_TCPAO_USAGE');
+  const help = start(t, path.join(ENTRYPOINT_DIR, 'terminator.sh'), ['--help'], {});
+  t.equal((await help.exited).code, 0);
+  t.match(help.stdout, /TCPAO_KEY_FILE/);
+});
+
+t.test('supervise.sh on its own: first status passed on, usage errors exit 2', async (t) => {
+  const supervise = path.join(ENTRYPOINT_DIR, 'supervise.sh');
+  const sidecarCmd = 'while [ ! -e "$FAKE_STATE_DIR/app.json" ]; do sleep 0.05; done; exit 3';
+  const failing = start(t, supervise, ['--app', `exec node ${FAKE_PROC_JS} app "$FAKE_STATE_DIR"`, '--', 'bash', '-c', sidecarCmd], {});
+  t.equal((await failing.exited).code, 3);
+  t.equal(signalFile(failing, 'app'), 'SIGTERM', 'the app was sent SIGTERM');
+  t.equal(alive(readState(failing, 'app')?.pid ?? 0), false, 'the app is gone');
+  t.ok(jsonLines(failing.stderr).some((e) => e.process === 'sidecar' && e.status === 3));
+
+  for (const args of [['--', 'true'], ['--app', 'true'], ['--app', '', '--', 'true'], ['--bogus']]) {
+    const run = start(t, supervise, args, {});
+    t.equal((await run.exited).code, 2, `usage error for ${JSON.stringify(args)}`);
+    t.match(jsonLines(run.stderr)[0]?.code, 'ERR_TCPAO_USAGE');
+  }
+});
