@@ -12,6 +12,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import type { DestinationStream } from 'pino';
+
 import { isUserError, TcpAoError, type ErrorCode } from './errors.js';
 import { formatEndpoint, formatPrefix } from './config/address.js';
 import { formatKeySource } from './config/keys.js';
@@ -38,6 +40,8 @@ export interface CliIo {
 export interface CliDeps {
   /** Runs the sidecar until it has shut down; rejects on a startup or runtime failure. */
   readonly runSidecar: (config: SidecarConfig, logger: Logger) => Promise<void>;
+  /** Where the sidecar's log lines go; stdout when absent. */
+  readonly logDestination?: DestinationStream;
 }
 
 export interface OptionSpec {
@@ -279,7 +283,7 @@ export const runCommand: CliCommand = {
   async run(context) {
     const loaded = loadConfigFile(context.options['config'] as string, configLoadOptions(context));
     const { config } = loaded;
-    const logger = createLogger({ format: config.global.log_format, level: config.global.log_level });
+    const logger = createLogger({ format: config.global.log_format, level: config.global.log_level }, context.deps.logDestination);
     context.io.onLogger?.(logger);
     const log = moduleLogger(logger, 'main');
     log.info({ event: 'config_loaded', ...describeForLog(loaded.config) }, 'config loaded');
