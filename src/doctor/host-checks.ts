@@ -262,7 +262,12 @@ export async function checkPrivileges(deps: DoctorDeps, listenPorts: readonly nu
   const base = `uid ${uid}, ${held}; TCP-AO socket options need no capability`;
 
   if (privilegedPorts.length === 0) {
-    const ports = listenPorts.length === 0 ? '' : `; listen ports ${listenPorts.join(', ')} need none`;
+    const ports =
+      listenPorts.length === 0
+        ? ''
+        : listenPorts.length === 1
+          ? `; listen port ${listenPorts[0]} needs none`
+          : `; listen ports ${listenPorts.join(', ')} need none`;
     return { id, title, status: 'pass', finding: `${base}${ports}`, detail };
   }
   const canBindLow = capEff === undefined ? uid === 0 : hasCapability(capEff, 'CAP_NET_BIND_SERVICE');
@@ -271,7 +276,7 @@ export async function checkPrivileges(deps: DoctorDeps, listenPorts: readonly nu
       id,
       title,
       status: 'pass',
-      finding: `${base}; CAP_NET_BIND_SERVICE covers listen port(s) ${privilegedPorts.join(', ')}`,
+      finding: `${base}; CAP_NET_BIND_SERVICE covers listen port ${privilegedPorts.join(', ')}`,
       detail,
     };
   }
@@ -279,7 +284,7 @@ export async function checkPrivileges(deps: DoctorDeps, listenPorts: readonly nu
     id,
     title,
     status: 'fail',
-    finding: `${base}; listen port(s) ${privilegedPorts.join(', ')} are below ${unprivilegedPortStart} and need CAP_NET_BIND_SERVICE`,
+    finding: `${base}; listen port ${privilegedPorts.join(', ')} is below ${unprivilegedPortStart} and needs CAP_NET_BIND_SERVICE`,
     remedy:
       'grant CAP_NET_BIND_SERVICE (docker: --cap-add NET_BIND_SERVICE; systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE), ' +
       `or listen on a port at or above ${unprivilegedPortStart}`,

@@ -186,13 +186,13 @@ t.test('privileges: TCP-AO needs no capability, low ports need CAP_NET_BIND_SERV
   const denied = await runDoctor(fakeDeps({ uid: 65534, files: unprivileged, env, ...quietNetwork }), { configPath: lowPort });
   const low = check(denied, 'privileges');
   t.equal(low.status, 'fail');
-  t.match(low.finding, /listen port\(s\) 179 are below 1024 and need CAP_NET_BIND_SERVICE/);
+  t.match(low.finding, /listen port 179 is below 1024 and needs CAP_NET_BIND_SERVICE/);
   t.match(low.remedy, /--cap-add NET_BIND_SERVICE/);
   t.same(low.detail, { uid: 65534, capEff: NO_CAPS, capabilities: [], unprivilegedPortStart: 1024, privilegedListenPorts: [179] });
 
   const allowed = await runDoctor(fakeDeps({ env, ...quietNetwork }), { configPath: lowPort });
   t.equal(check(allowed, 'privileges').status, 'pass');
-  t.match(check(allowed, 'privileges').finding, /CAP_NET_BIND_SERVICE covers listen port\(s\) 179/);
+  t.match(check(allowed, 'privileges').finding, /CAP_NET_BIND_SERVICE covers listen port 179/);
 
   const sysctlZero = await runDoctor(
     fakeDeps({ uid: 65534, files: { ...unprivileged, '/proc/sys/net/ipv4/ip_unprivileged_port_start': '0\n' }, env, ...quietNetwork }),
@@ -202,7 +202,7 @@ t.test('privileges: TCP-AO needs no capability, low ports need CAP_NET_BIND_SERV
 
   const high = await runDoctor(fakeDeps({ uid: 65534, files: unprivileged, env, ...quietNetwork }), { configPath: highPort });
   t.equal(check(high, 'privileges').status, 'pass');
-  t.match(check(high, 'privileges').finding, /listen ports 1790 need none/);
+  t.match(check(high, 'privileges').finding, /listen port 1790 needs none/);
 });
 
 t.test('counters are context: pass with values, skip when absent, never fail', async (t) => {
