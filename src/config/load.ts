@@ -253,6 +253,10 @@ function unknownKeyMessage(parent: readonly (string | number)[], key: string): s
 }
 
 function closest(word: string, candidates: readonly string[]): string | undefined {
+  const lower = word.toLowerCase();
+  // "idle_timeout" for "idle_timeout_secs": a unit suffix left off or added.
+  const extended = candidates.find((candidate) => lower.length >= 4 && (candidate.startsWith(lower) || lower.startsWith(candidate)));
+  if (extended !== undefined) return extended;
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of candidates) {

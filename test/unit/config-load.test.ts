@@ -1,0 +1,262 @@
+/**
+ * Config loading in process: defaults, freezing, the meaning of peer_port and
+ * policy selection per mode, id overlaps, problem collection and warnings.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import t from 'tap';
+
+import { ConfigError, loadConfigFile, loadConfigText, type LoadOptions, type SidecarConfig } from '../../src/config/load.js';
+import { SecretKey } from '../../src/config/keys.js';
+import { GLOBAL_DEFAULTS } from '../../src/config/schema.js';
+import { hasCode, isUserError } from '../../src/errors.js';
+
+const ENV = { TCPAO_KEY: 'unit-test-key-Kx81', OTHER_KEY: 'unit-test-other-Pz02' };
+
+function load(text: string, options: LoadOptions = {}) {
+  return loadConfigText(text, { env: ENV, ...options, source: 'test.toml', baseDir: '/nonexistent' });
+}
+
+function problemsOf(text: string, options: LoadOptions = {}): string[] {
+  try {
+    load(text, options);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems.map((problem) => `${problem.code} ${problem.path}: ${problem.message}`);
+    throw err;
+  }
+  throw new Error('config unexpectedly valid');
+}
+
+function policy(fields: Record<string, string | number | boolean>): string {
+  const defaults = { name: 'p', peer_ip: '10.0.0.2', keyid: 1, mac_alg: 'hmac-sha256', key_source: 'env:TCPAO_KEY' };
+  const lines = Object.entries({ ...defaults, ...fields }).map(([key, value]) => `${key} = ${JSON.stringify(value)}`);
+  return `[[ao_policy]]\n${lines.join('\n')}\n`;
+}
+
+const INITIATOR = '[initiator]\nlisten_plain = "127.0.0.1:5000"\nremote_ao = "10.0.0.2:1790"\n';
+const TERMINATOR = '[terminator]\nlisten_ao = "0.0.0.0:1790"\nforward_plain = "127.0.0.1:11019"\n';
+
+t.test('an empty [global] (or none) takes every default', async (t) => {
+  const { config } = load(`${INITIATOR}\n${policy({})}`);
+  t.same(config.global, GLOBAL_DEFAULTS);
+  t.same(
+    { ...GLOBAL_DEFAULTS },
+    {
+      log_format: 'json',
+      log_level: 'info',
+      idle_timeout_secs: 120,
+      tcp_keepalive: true,
+      keepalive_time_secs: 30,
+      keepalive_intvl_secs: 10,
+      keepalive_probes: 3,
+      connect_timeout_secs: 10,
+      max_connections: 1_024,
+      shutdown_timeout_secs: 10,
+      listen_backlog: 511,
+    },
+    'the documented defaults',
+  );
+  const [only] = config.ao_policy;
+  t.ok(only);
+  t.equal(only?.send_id, 1, 'send_id defaults to keyid');
+  t.equal(only?.recv_id, 1, 'recv_id defaults to keyid');
+  t.equal(only?.peer_port, 0, 'peer_port defaults to 0 (any)');
+  t.equal(only?.maclen, 12, 'maclen defaults to the RFC 5925 default');
+  t.equal(only?.exclude_tcp_options, false);
+  t.equal(only?.vrf_ifindex, 0);
+  t.same(only?.peer_ip, { address: '10.0.0.2', prefixLength: 32, family: 4 });
+  t.same(only?.key_source, { kind: 'env', encoding: 'raw', ref: 'TCPAO_KEY' });
+});
+
+t.test('values given override the defaults, and explicit ids win over keyid', async (t) => {
+  const { config } = load(
+    `[global]\nidle_timeout_secs = 0\nlog_format = "human"\n\n${INITIATOR}\n${policy({ keyid: 5, send_id: 6, recv_id: 7, maclen: 16 })}`,
+  );
+  t.equal(config.global.idle_timeout_secs, 0, '0 is kept (idle timeout off)');
+  t.equal(config.global.log_format, 'human');
+  t.equal(config.global.keepalive_probes, 3);
+  t.equal(config.ao_policy[0]?.send_id, 6);
+  t.equal(config.ao_policy[0]?.recv_id, 7);
+  t.equal(config.ao_policy[0]?.maclen, 16);
+});
+
+t.test('the loaded config is frozen all the way down', async (t) => {
+  const { config, warnings } = load(`${INITIATOR}\n${policy({})}`);
+  const mutable = config as unknown as Record<string, unknown> & { global: Record<string, unknown> };
+  t.ok(Object.isFrozen(config));
+  t.ok(Object.isFrozen(config.global));
+  t.ok(Object.isFrozen(config.ao_policy));
+  t.ok(Object.isFrozen(config.ao_policy[0]));
+  t.ok(Object.isFrozen(config.ao_policy[0]?.peer_ip));
+  t.ok(Object.isFrozen(config.activePolicies));
+  t.ok(Object.isFrozen(warnings));
+  t.throws(() => {
+    mutable.global['idle_timeout_secs'] = 1;
+  }, TypeError);
+  t.throws(() => {
+    (config.ao_policy as unknown as unknown[]).push({});
+  }, TypeError);
+  t.ok(config.ao_policy[0]?.key instanceof SecretKey, 'the key is a SecretKey');
+  t.equal(config.ao_policy[0]?.key.byteLength, Buffer.byteLength(ENV.TCPAO_KEY));
+});
+
+t.test('the mode is the section present and is discriminated', async (t) => {
+  const initiator: SidecarConfig = load(`${INITIATOR}\n${policy({})}`).config;
+  t.equal(initiator.mode, 'initiator');
+  if (initiator.mode === 'initiator') t.same(initiator.initiator.remote_ao, { host: '10.0.0.2', port: 1790, family: 4 });
+  const terminator = load(`${TERMINATOR}\n${policy({})}`).config;
+  t.equal(terminator.mode, 'terminator');
+  if (terminator.mode === 'terminator') t.same(terminator.terminator.listen_ao, { host: '0.0.0.0', port: 1790, family: 4 });
+});
+
+t.test('--mode must agree with the section', async (t) => {
+  t.same(problemsOf(`${TERMINATOR}\n${policy({})}`, { mode: 'initiator' }), [
+    "ERR_TCPAO_MODE_MISMATCH terminator: --mode initiator was given but this config has a [terminator] section; run with --mode terminator or use the initiator's config",
+  ]);
+  t.equal(load(`${TERMINATOR}\n${policy({})}`, { mode: 'terminator' }).config.mode, 'terminator');
+});
+
+t.test('initiator: policies applying to remote_ao are selected, in file order', async (t) => {
+  const text =
+    `${INITIATOR}\n` +
+    policy({ name: 'lan', peer_ip: '10.0.0.0/24', keyid: 1 }) +
+    policy({ name: 'elsewhere', peer_ip: '10.9.0.2', keyid: 1 }) +
+    policy({ name: 'host-any-port', peer_ip: '10.0.0.2', keyid: 2, peer_port: 0 }) +
+    policy({ name: 'other-port', peer_ip: '10.0.0.2', keyid: 3, peer_port: 179 });
+  const { config, warnings } = load(text);
+  t.same(
+    config.activePolicies.map((p) => p.name),
+    ['lan', 'host-any-port'],
+  );
+  t.same(
+    config.activePolicies.map((p) => p.index),
+    [0, 2],
+  );
+  t.equal(config.ao_policy.length, 4, 'every policy is kept in ao_policy');
+  t.same(
+    warnings.map((w) => `${w.path}: ${w.message}`),
+    [
+      'ao_policy[1]: not used on this initiator: peer_ip 10.9.0.2/32 does not contain 10.0.0.2',
+      "ao_policy[3]: not used on this initiator: peer_port 179 differs from remote_ao's port 1790",
+    ],
+  );
+});
+
+t.test('initiator: the spec layout (peer_port = remote port = 1790) works as written', async (t) => {
+  const { config } = load(`${INITIATOR}\n${policy({ peer_port: 1790 })}`);
+  t.equal(config.activePolicies.length, 1);
+});
+
+t.test('initiator: a config that would dial without TCP-AO is invalid', async (t) => {
+  t.same(problemsOf(`${INITIATOR}\n${policy({ peer_ip: '10.0.1.2', peer_port: 1790 })}`), [
+    'ERR_TCPAO_CONFIG_INVALID initiator.remote_ao: no [[ao_policy]] applies to 10.0.0.2:1790 (ao_policy[0]: peer_ip 10.0.1.2/32 does not contain 10.0.0.2); ' +
+      'the initiator never dials without TCP-AO: add a policy whose peer_ip contains this address and whose peer_port is 0 or this port',
+  ]);
+  t.match(problemsOf(`${INITIATOR}\n${policy({ peer_port: 179 })}`)[0], /peer_port 179 differs from remote_ao's port 1790/);
+  t.match(problemsOf(`${INITIATOR}\n${policy({ peer_ip: '2001:db8::2' })}`)[0], /does not contain 10\.0\.0\.2/);
+});
+
+t.test('terminator: every policy is installed; peer_port must be 0 or the wire port', async (t) => {
+  const text =
+    `${TERMINATOR}\n` +
+    policy({ name: 'a', peer_ip: '10.0.0.1', peer_port: 1790 }) +
+    policy({ name: 'b', peer_ip: '10.0.1.0/24', peer_port: 0, keyid: 2 });
+  t.same(
+    load(text).config.activePolicies.map((p) => p.name),
+    ['a', 'b'],
+  );
+  t.same(problemsOf(`${TERMINATOR}\n${policy({ peer_port: 5000 })}`), [
+    "ERR_TCPAO_CONFIG_INVALID ao_policy[0].peer_port: 5000 differs from listen_ao's port 1790; on a terminator peer_port names the AO wire port, " +
+      'so set it to 1790 or 0 (the kernel matches keys by address only)',
+  ]);
+});
+
+t.test('terminator: a dual-stack [::] listener takes IPv4 peers; an IPv4 listener refuses IPv6 peers', async (t) => {
+  const dual = TERMINATOR.replace('0.0.0.0:1790', '[::]:1790');
+  t.equal(load(`${dual}\n${policy({ peer_ip: '10.0.0.1' })}${policy({ name: 'v6', peer_ip: '2001:db8::1' })}`).config.activePolicies.length, 2);
+  t.match(problemsOf(`${TERMINATOR}\n${policy({ peer_ip: '2001:db8::1' })}`)[0], /^ERR_TCPAO_CONFIG_INVALID ao_policy\[0\]\.peer_ip: IPv6 peer/);
+});
+
+t.test('overlapping peers must not share a send_id or a recv_id (kernel EEXIST)', async (t) => {
+  const clash = (a: Record<string, string | number>, b: Record<string, string | number>) =>
+    problemsOf(`${TERMINATOR}\n${policy({ name: 'a', ...a })}${policy({ name: 'b', ...b })}`);
+  t.match(clash({ keyid: 1 }, { keyid: 1 })[0], /ao_policy\[1\]: send_id 1 and recv_id 1 already used by ao_policy\[0\] \("a"\)/);
+  t.match(clash({ keyid: 1, recv_id: 2 }, { keyid: 1, recv_id: 3 })[0], /ao_policy\[1\]: send_id 1 already used/);
+  t.match(clash({ keyid: 4, send_id: 9 }, { keyid: 4, send_id: 8 })[0], /ao_policy\[1\]: recv_id 4 already used/);
+  t.match(clash({ peer_ip: '10.0.0.0/8', keyid: 1 }, { peer_ip: '10.1.2.3', keyid: 1 })[0], /overlapping peer \(10\.1\.2\.3\/32 and 10\.0\.0\.0\/8\)/);
+  t.match(clash({ peer_ip: '0.0.0.0/0', keyid: 1 }, { keyid: 1 })[0], /EEXIST/);
+  t.match(clash({ keyid: 1, vrf_ifindex: 3 }, { keyid: 1 })[0], /already used/, 'a key without VRF clashes with any VRF');
+  const fine = (a: Record<string, string | number>, b: Record<string, string | number>) =>
+    load(`${TERMINATOR}\n${policy({ name: 'a', ...a })}${policy({ name: 'b', ...b })}`).config.ao_policy.length;
+  t.equal(fine({ keyid: 1 }, { keyid: 2 }), 2, 'distinct ids for the same peer: a rollover pair');
+  t.equal(fine({ keyid: 1, send_id: 1, recv_id: 2 }, { keyid: 2, send_id: 2, recv_id: 1 }), 2, 'crossed ids are allowed');
+  t.equal(fine({ peer_ip: '10.0.0.1' }, { peer_ip: '10.0.0.2' }), 2, 'same ids, different peers');
+  t.equal(fine({ keyid: 1, vrf_ifindex: 3 }, { keyid: 1, vrf_ifindex: 4 }), 2, 'same ids in different VRFs');
+});
+
+t.test('duplicate policy names are refused', async (t) => {
+  t.same(problemsOf(`${TERMINATOR}\n${policy({ keyid: 1 })}${policy({ keyid: 2, peer_ip: '10.0.0.3' })}`), [
+    'ERR_TCPAO_CONFIG_INVALID ao_policy[1].name: "p" is already the name of ao_policy[0]; names must be unique',
+  ]);
+});
+
+t.test('every problem is collected, schema and key problems together', async (t) => {
+  const problems = problemsOf(
+    `[global]\nlog_level = "loud"\nkeepalive_probes = 0\n\n${INITIATOR.replace('127.0.0.1:5000', '127.0.0.1:99999')}\n` +
+      policy({ mac_alg: 'md5', key_source: 'env:UNSET_KEY' }) +
+      policy({ name: 'q', keyid: 300, key_source: 'env:OTHER_KEY' }),
+  );
+  t.same(problems.map((p) => p.slice(0, p.indexOf(':'))), [
+    'ERR_TCPAO_CONFIG_INVALID global.log_level',
+    'ERR_TCPAO_CONFIG_INVALID global.keepalive_probes',
+    'ERR_TCPAO_CONFIG_INVALID initiator.listen_plain',
+    'ERR_TCPAO_CONFIG_INVALID ao_policy[0].mac_alg',
+    'ERR_TCPAO_CONFIG_INVALID ao_policy[1].keyid',
+    'ERR_TCPAO_KEY_SOURCE ao_policy[0].key_source',
+  ]);
+  t.equal(problems[3], 'ERR_TCPAO_CONFIG_INVALID ao_policy[0].mac_alg: unknown algorithm "md5"; use hmac-sha1, hmac-sha256 or aes-128-cmac');
+});
+
+t.test('a ConfigError is a user error carrying its problems', async (t) => {
+  let caught: unknown;
+  try {
+    load(`${INITIATOR}\n${policy({ key_source: 'env:UNSET_KEY' })}`);
+  } catch (err) {
+    caught = err;
+  }
+  t.ok(caught instanceof ConfigError);
+  t.ok(isUserError(caught));
+  t.ok(hasCode(caught, 'ERR_TCPAO_KEY_SOURCE'), 'the error takes the code of its first problem');
+  t.equal((caught as ConfigError).problems.length, 1);
+});
+
+t.test('unknown keys name the key and suggest the right one', async (t) => {
+  t.same(problemsOf(`[global]\nidle_timeout = 5\n\n${INITIATOR}\n${policy({ mac_algo: 'hmac-sha1' })}`), [
+    'ERR_TCPAO_CONFIG_INVALID global.idle_timeout: unknown key; did you mean "idle_timeout_secs"?',
+    'ERR_TCPAO_CONFIG_INVALID ao_policy[0].mac_algo: unknown key; did you mean "mac_alg"?',
+  ]);
+  t.match(problemsOf(`[bogus]\nx = 1\n\n${INITIATOR}\n${policy({})}`)[0], 'bogus: unknown key; allowed at the top level: global, initiator, terminator, ao_policy');
+});
+
+t.test('syntax errors give file, line and column', async (t) => {
+  t.same(problemsOf('[global]\nlog_format = \n'), ['ERR_TCPAO_CONFIG_SYNTAX test.toml:2:14: not valid TOML: unexpected character, expecting string, number, datetime, boolean, inline array or inline table']);
+});
+
+t.test('loadConfigFile: read errors, relative key paths, source', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpao-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'wire.key'), 'file-key-bytes-Qm4\n');
+  writeFileSync(join(dir, 'c.toml'), `${INITIATOR}\n${policy({ key_source: 'file:wire.key' })}`);
+  const { config } = loadConfigFile(join(dir, 'c.toml'), { env: {} });
+  t.equal(config.source, join(dir, 'c.toml'));
+  t.equal(config.ao_policy[0]?.key.byteLength, 'file-key-bytes-Qm4'.length, 'relative to the config directory, one newline stripped');
+  t.same(Buffer.from(config.ao_policy[0]?.key.reveal() ?? []).toString(), 'file-key-bytes-Qm4');
+
+  t.throws(() => loadConfigFile(join(dir, 'missing.toml')), {
+    code: 'ERR_TCPAO_CONFIG_READ',
+    problems: [{ code: 'ERR_TCPAO_CONFIG_READ', path: join(dir, 'missing.toml'), message: 'cannot be read: no such file (ENOENT); check --config' }],
+  });
+  t.throws(() => loadConfigFile(dir), { code: 'ERR_TCPAO_CONFIG_READ', problems: [{ message: 'is a directory; give the config file itself' }] });
+});
