@@ -130,8 +130,9 @@ export interface KeyResolveContext {
 
 /** Reads and decodes one key. Throws KeySourceError with a printable message. */
 export function resolveKey(spec: KeySourceSpec, context: KeyResolveContext): SecretKey {
-  const label = spec.kind === 'env' ? `environment variable ${spec.ref}` : `key file ${spec.ref}`;
-  const material = spec.kind === 'env' ? readEnvKey(spec.ref, context.env) : readFileKey(resolveKeyPath(spec.ref, context.baseDir), spec.encoding);
+  const path = spec.kind === 'file' ? resolveKeyPath(spec.ref, context.baseDir) : '';
+  const label = spec.kind === 'env' ? `environment variable ${spec.ref}` : `key file ${path}`;
+  const material = spec.kind === 'env' ? readEnvKey(spec.ref, context.env) : readFileKey(path, spec.encoding);
   try {
     const bytes = decode(material, spec.encoding, label);
     try {
