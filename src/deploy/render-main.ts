@@ -9,7 +9,7 @@
 import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TcpAoError, isUserError } from '../errors';
-import { Env, ROLES, isRole, renderTemplate } from './render';
+import { Env, ROLES, Role, isRole, renderTemplate } from './render';
 
 export const USAGE = `Usage: render-config --role ${ROLES.join('|')} --template FILE --output FILE|-`;
 
@@ -62,19 +62,24 @@ function writeAtomically(path: string, text: string): void {
   }
 }
 
+/** Reads the template, renders it from `env` and writes it (or prints it for "-"). Throws TcpAoError. */
+export function renderConfigFile(role: Role, templatePath: string, output: string, env: Env, stdout: (text: string) => void): void {
+  let template: string;
+  try {
+    template = readFileSync(templatePath, 'utf8');
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? 'an error';
+    throw new TcpAoError('ERR_TCPAO_RENDER_TEMPLATE', `cannot read template ${templatePath} (${code}); pass the role's .toml.tmpl`, { cause });
+  }
+  const rendered = renderTemplate(template, env, role);
+  if (output === '-') stdout(rendered);
+  else writeAtomically(output, rendered);
+}
+
 export function renderConfigMain(argv: readonly string[], io: RenderIo): number {
   try {
     const args = parseArgs(argv);
-    let template: string;
-    try {
-      template = readFileSync(args.template, 'utf8');
-    } catch (cause) {
-      const code = (cause as NodeJS.ErrnoException).code ?? 'an error';
-      throw new TcpAoError('ERR_TCPAO_RENDER_TEMPLATE', `cannot read template ${args.template} (${code}); pass the role's .toml.tmpl`, { cause });
-    }
-    const rendered = renderTemplate(template, io.env, args.role as (typeof ROLES)[number]);
-    if (args.output === '-') io.stdout(rendered);
-    else writeAtomically(args.output, rendered);
+    renderConfigFile(args.role as Role, args.template, args.output, io.env, io.stdout);
     return 0;
   } catch (err) {
     if (err instanceof TcpAoError && err.detail?.help === true) {
