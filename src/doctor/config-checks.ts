@@ -130,12 +130,12 @@ export function checkKeySources(deps: DoctorDeps, inspection: ConfigInspection):
       return { id, title, status: 'pass', finding: `${length} bytes from ${source}`, detail: { ...detail, bytes: length } };
     } catch (error) {
       const message = error instanceof KeySourceError ? error.message : `${source} cannot be resolved`;
+      const { kind, ref, encoding } = policy.key_source;
+      const keyShape = `a key of 1 to 80 bytes${encoding === 'raw' ? '' : `, ${encoding}-encoded`}`;
       const remedy =
-        policy.key_source.kind === 'env'
-          ? `set ${policy.key_source.ref} in the sidecar's environment (docker: -e ${policy.key_source.ref} or an env file; ` +
-            'never on the command line) to a key of 1 to 80 bytes'
-          : `make ${policy.key_source.ref} a regular file this user can read, holding a key of 1 to 80 bytes` +
-            (policy.key_source.encoding === 'raw' ? '' : ` in ${policy.key_source.encoding}`);
+        kind === 'env'
+          ? `set ${ref} in the sidecar's environment (docker: -e ${ref} or an env file; never on the command line) to ${keyShape}`
+          : `make ${ref} a regular file this user can read, holding ${keyShape}`;
       return { id, title, status: 'fail', finding: message, remedy, detail };
     }
   });
