@@ -1,0 +1,156 @@
+/**
+ * Host benchmark: the sidecar's relay module (through bench/relay-harness)
+ * against socat and HAProxy doing the same plain TCP relay on loopback, with
+ * no proxy at all as the ceiling.
+ *
+ * Usage: node dist/bench/host.js [--targets direct,relay,socat,haproxy] [--quick] [--out FILE]
+ * Extra targets "relay-hwm-<bytes>" run the harness with that highWaterMark on both legs.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { measureAll, startBackend, waitListening, type ProxyFactory, type ProxyInstance, type TargetResult, type Workload } from './lib/measure';
+import { HARNESS_SCRIPT, freePort, startHelper, type Helper } from './lib/proc';
+import { describeMachine, figuresOf, ratiosOf, renderTable, writeResult, type Figures } from './lib/report';
+
+const HOST = '127.0.0.1';
+
+function helperInstance(helper: Helper, port: number, role: string): ProxyInstance {
+  return { port, processes: { [role]: helper.pid }, stop: () => helper.stop('SIGTERM') };
+}
+
+const direct: ProxyFactory = async (targetPort) => ({ port: targetPort, processes: {}, stop: async () => undefined });
+
+function relay(highWaterMark?: number): ProxyFactory {
+  return async (targetPort) => {
+    const args = { listenHost: HOST, targetHost: HOST, targetPort, ...(highWaterMark === undefined ? {} : { highWaterMark }) };
+    const helper = startHelper('relay harness', process.execPath, [HARNESS_SCRIPT, JSON.stringify(args)]);
+    const listening = await helper.waitFor('listening');
+    return helperInstance(helper, Number(listening['port']), 'relay');
+  };
+}
+
+const socat: ProxyFactory = async (targetPort) => {
+  const port = await freePort();
+  const helper = startHelper('socat', 'socat', [
+    `TCP-LISTEN:${port},bind=${HOST},fork,reuseaddr,nodelay,backlog=4096`,
+    `TCP:${HOST}:${targetPort},nodelay`,
+  ]);
+  await waitListening(port, helper);
+  return helperInstance(helper, port, 'socat');
+};
+
+const haproxy: ProxyFactory = async (targetPort) => {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'tcpao-bench-haproxy-'));
+  const config = join(dir, 'haproxy.cfg');
+  writeFileSync(
+    config,
+    [
+      'global',
+      '  maxconn 3000',
+      'defaults',
+      '  mode tcp',
+      '  timeout connect 10s',
+      '  timeout client 120s',
+      '  timeout server 120s',
+      'frontend bench',
+      `  bind ${HOST}:${port}`,
+      '  default_backend app',
+      'backend app',
+      `  server app ${HOST}:${targetPort}`,
+      '',
+    ].join('\n'),
+  );
+  const helper = startHelper('haproxy', 'haproxy', ['-db', '-f', config]);
+  await waitListening(port, helper);
+  const instance = helperInstance(helper, port, 'haproxy');
+  return {
+    ...instance,
+    stop: async () => {
+      await instance.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+};
+
+function factoryFor(name: string): ProxyFactory {
+  if (name === 'direct') return direct;
+  if (name === 'relay') return relay();
+  if (name === 'socat') return socat;
+  if (name === 'haproxy') return haproxy;
+  const waterMark = /^relay-hwm-(\d+)$/.exec(name);
+  if (waterMark !== null) return relay(Number(waterMark[1]));
+  throw new Error(`unknown target ${name}; known: direct, relay, socat, haproxy, relay-hwm-<bytes>`);
+}
+
+function flag(name: string): string | undefined {
+  const index = process.argv.indexOf(name);
+  return index >= 0 ? process.argv[index + 1] : undefined;
+}
+
+async function main(): Promise<void> {
+  const targets = (flag('--targets') ?? 'direct,relay,socat,haproxy').split(',');
+  const quick = process.argv.includes('--quick');
+  const iperf3Secs = process.argv.includes('--no-iperf3') ? 0 : Number(flag('--iperf3-secs') ?? (quick ? 1 : 3));
+  const workload: Workload = {
+    bulkBytes: quick ? 256 * 1024 ** 2 : 1024 ** 3,
+    bulkRuns: quick ? 1 : 3,
+    rttCount: quick ? 2_000 : 10_000,
+    rttWarmup: 500,
+    connDurationMs: quick ? 2_000 : 5_000,
+    connConcurrency: 16,
+    idleConnections: quick ? 200 : 1_000,
+    iperf3Secs,
+  };
+  const log = (line: string) => process.stderr.write(`bench host: ${line}\n`);
+  const startedAt = new Date().toISOString();
+  const loadAtStart = loadavg();
+  const { backend, helper: backendHelper } = await startBackend(HOST);
+  let results: Record<string, TargetResult>;
+  try {
+    results = await measureAll(
+      targets.map((name) => ({ name, host: HOST, backend, proxy: factoryFor(name) })),
+      workload,
+      log,
+    );
+  } finally {
+    await backendHelper.stop();
+  }
+
+  const figures: Record<string, Figures> = Object.fromEntries(Object.entries(results).map(([name, result]) => [name, figuresOf(result)]));
+  const comparisons = (['socat', 'haproxy', 'direct', ...targets.filter((name) => name.startsWith('relay-hwm-'))] as const)
+    .filter((peer) => peer in figures && 'relay' in figures)
+    .map((peer) => ['relay', peer] as const);
+  const ratios = Object.fromEntries(
+    comparisons.map(([top, bottom]) => [`${top}/${bottom}`, ratiosOf(figures[top] as Figures, figures[bottom] as Figures)]),
+  );
+  const path = writeResult(
+    'host',
+    {
+      kind: 'host',
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      machine: describeMachine(),
+      loadAverage: { atStart: loadAtStart, atEnd: loadavg() },
+      workload,
+      notes: [
+        'loopback; load generator, proxy and backend are separate processes sharing the same CPUs',
+        'relay = bench/relay-harness.js (src/proxy/relay.ts startRelay with the production socket settings)',
+        'haproxy: default threads (one per CPU), no splice; socat: fork per connection, nodelay on both legs',
+        'idle memory: delta of the proxy process tree (socat: parent plus forked children) over the open connections',
+      ],
+      figures,
+      ratios,
+      results,
+    },
+    flag('--out'),
+  );
+  process.stdout.write(`${renderTable(figures, comparisons)}\n\nresult: ${path}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench host: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,173 @@
+/**
+ * Kernel-lab benchmark (needs a TCP-AO kernel: run it through
+ * `scripts/kernel-lab run -- node dist/bench/lab.js`): the real sidecars,
+ * client -> initiator -> TCP-AO -> terminator -> app, against a direct TCP-AO
+ * socket pair and a direct plain pair, all on the lab's loopback.
+ *
+ * Usage: node dist/bench/lab.js [--targets direct-plain,direct-ao,chain] [--quick] [--out FILE]
+ */
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { probeTcpAo } from '../src/native';
+import { measureAll, startBackend, waitListening, type AoClientArgs, type ProxyFactory, type TargetResult, type TargetSpec, type Workload } from './lib/measure';
+import { REPO, freePort, startHelper, type Helper } from './lib/proc';
+import { describeMachine, figuresOf, ratiosOf, renderTable, writeResult, type Figures } from './lib/report';
+
+const HOST = '127.0.0.1';
+const CLI = join(REPO, 'bin', 'tcpao-proxy');
+/** A benchmark-only key; it still travels by environment, as the sidecar requires. */
+const BENCH_KEY = 'tcpao-bench-key-not-a-secret-0123';
+const KEY_ID = 1;
+const MAC_ALGORITHM = 'hmac-sha256';
+const AO: AoClientArgs = { peer: HOST, sendId: KEY_ID, recvId: KEY_ID, algorithm: MAC_ALGORITHM };
+
+function globalSection(): string {
+  return [
+    '[global]',
+    'log_format = "json"',
+    'log_level = "info"',
+    'max_connections = 4096',
+    'idle_timeout_secs = 300',
+    '',
+  ].join('\n');
+}
+
+function policySection(wirePort: number): string {
+  return [
+    '[[ao_policy]]',
+    'name = "bench-wire"',
+    `peer_ip = "${HOST}"`,
+    `peer_port = ${wirePort}`,
+    `keyid = ${KEY_ID}`,
+    `mac_alg = "${MAC_ALGORITHM}"`,
+    'key_source = "env:TCPAO_KEY"',
+    '',
+  ].join('\n');
+}
+
+/** Starts one sidecar with its log going to a file, and waits until it listens. */
+async function startSidecar(dir: string, mode: 'initiator' | 'terminator', toml: string, listenPort: number): Promise<Helper> {
+  const config = join(dir, `${mode}.toml`);
+  writeFileSync(config, toml);
+  const logFd = openSync(join(dir, `${mode}.log`), 'w');
+  const helper = startHelper(mode, process.execPath, [CLI, '--mode', mode, '--config', config], {
+    env: { ...process.env, TCPAO_KEY: BENCH_KEY },
+    stdio: ['ignore', logFd, logFd],
+  });
+  closeSync(logFd);
+  await waitListening(listenPort, helper);
+  return helper;
+}
+
+const direct: ProxyFactory = async (targetPort) => ({ port: targetPort, processes: {}, stop: async () => undefined });
+
+const chain: ProxyFactory = async (targetPort) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpao-bench-chain-'));
+  const wirePort = await freePort();
+  const plainPort = await freePort();
+  const terminator = await startSidecar(
+    dir,
+    'terminator',
+    [globalSection(), '[terminator]', `listen_ao = "${HOST}:${wirePort}"`, `forward_plain = "${HOST}:${targetPort}"`, '', policySection(wirePort)].join('\n'),
+    wirePort,
+  );
+  const initiator = await startSidecar(
+    dir,
+    'initiator',
+    [globalSection(), '[initiator]', `listen_plain = "${HOST}:${plainPort}"`, `remote_ao = "${HOST}:${wirePort}"`, '', policySection(wirePort)].join('\n'),
+    plainPort,
+  );
+  return {
+    port: plainPort,
+    processes: { initiator: initiator.pid, terminator: terminator.pid },
+    stop: async () => {
+      await initiator.stop();
+      await terminator.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+};
+
+function flag(name: string): string | undefined {
+  const index = process.argv.indexOf(name);
+  return index >= 0 ? process.argv[index + 1] : undefined;
+}
+
+async function main(): Promise<void> {
+  const probe = probeTcpAo();
+  if (!probe.supported) {
+    throw new Error(`this kernel has no TCP-AO (${probe.reason}); run it as: scripts/kernel-lab run -- node dist/bench/lab.js`);
+  }
+  const targets = (flag('--targets') ?? 'direct-plain,direct-ao,chain').split(',');
+  const quick = process.argv.includes('--quick');
+  const workload: Workload = {
+    bulkBytes: quick ? 256 * 1024 ** 2 : 1024 ** 3,
+    bulkRuns: quick ? 1 : 3,
+    rttCount: quick ? 2_000 : 10_000,
+    rttWarmup: 500,
+    connDurationMs: quick ? 2_000 : 5_000,
+    connConcurrency: 16,
+    idleConnections: quick ? 200 : 1_000,
+    iperf3Secs: 0,
+  };
+  const log = (line: string) => process.stderr.write(`bench lab: ${line}\n`);
+  const startedAt = new Date().toISOString();
+  const loadAtStart = loadavg();
+  const aoEnv = { BENCH_AO_KEY: BENCH_KEY };
+  const plain = await startBackend(HOST);
+  const ao = await startBackend(HOST, AO, aoEnv);
+  let results: Record<string, TargetResult>;
+  try {
+    const specs: TargetSpec[] = targets.map((name) => {
+      if (name === 'direct-plain') return { name, host: HOST, backend: plain.backend, proxy: direct };
+      if (name === 'direct-ao') return { name, host: HOST, backend: ao.backend, proxy: direct, ao: AO, env: aoEnv };
+      if (name === 'chain') return { name, host: HOST, backend: plain.backend, proxy: chain };
+      throw new Error(`unknown target ${name}; known: direct-plain, direct-ao, chain`);
+    });
+    results = await measureAll(specs, workload, log);
+  } finally {
+    await plain.helper.stop();
+    await ao.helper.stop();
+  }
+
+  const figures: Record<string, Figures> = Object.fromEntries(Object.entries(results).map(([name, result]) => [name, figuresOf(result)]));
+  const comparisons = (
+    [
+      ['chain', 'direct-ao'],
+      ['chain', 'direct-plain'],
+      ['direct-ao', 'direct-plain'],
+    ] as const
+  ).filter(([top, bottom]) => top in figures && bottom in figures);
+  const ratios = Object.fromEntries(
+    comparisons.map(([top, bottom]) => [`${top}/${bottom}`, ratiosOf(figures[top] as Figures, figures[bottom] as Figures)]),
+  );
+  const path = writeResult(
+    'lab',
+    {
+      kind: 'lab',
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      machine: { ...describeMachine(), inKernelLab: process.env['TCPAO_LAB'] === '1' },
+      loadAverage: { atStart: loadAtStart, atEnd: loadavg() },
+      workload,
+      notes: [
+        'all on the lab loopback; load generator, sidecars and backend are separate processes sharing the guest CPUs',
+        `chain = node bin/tcpao-proxy initiator -> TCP-AO (${MAC_ALGORITHM}, key id ${KEY_ID}) -> terminator, log_level info to a file`,
+        'direct-ao = the same node client/backend on sockets from src/native.ts connectAo/createAoListener',
+        'idle memory of the chain = initiator delta + terminator delta (each also listed under results.chain.idle.byRole)',
+      ],
+      figures,
+      ratios,
+      results,
+    },
+    flag('--out'),
+  );
+  process.stdout.write(`${renderTable(figures, comparisons)}\n\nresult: ${path}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench lab: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
