@@ -172,9 +172,16 @@ t.test("each node's env renders into a valid config for its role", async (t) => 
 });
 
 t.test('images, binds and the port guard', async (t) => {
+  const pinned = JSON.parse(readFileSync(path.join(ROOT, 'deploy', 'images', 'images.json'), 'utf8')) as {
+    registry: string;
+    images: { name: string; tag: string; role: string }[];
+  };
+  const roleOf: Record<string, string> = { [topo.INITIATOR_NODE as string]: 'initiator', [topo.TERMINATOR_NODE as string]: 'terminator' };
   for (const [node, spec] of Object.entries(doc.topology.nodes as Record<string, Doc>)) {
     const fallback = /^\$\{[A-Z_]+:=([^}]+)\}$/.exec(spec.image as string)?.[1] ?? (spec.image as string);
     t.match(fallback, /:\d+\.\d+\.\d+$/, `${node}: image pinned to a version tag (${fallback})`);
+    const image = pinned.images.find((entry) => entry.role === roleOf[node]);
+    t.equal(fallback, `${pinned.registry}/${image?.name}:${image?.tag}`, `${node}: the image of deploy/images/images.json`);
     for (const bind of (spec.binds ?? []) as string[]) {
       const [hostPath, , mode] = bind.split(':');
       t.ok(existsSync(path.join(CLAB_DIR, hostPath as string)), `${node}: bind source ${hostPath} exists`);
