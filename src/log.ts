@@ -23,6 +23,8 @@ export const REDACT_PATHS: readonly string[] = [
   'keys[*].key',
   '*.keys[*].key',
   '*.*.keys[*].key',
+  'policies[*].keys[*].key',
+  '*.policies[*].keys[*].key',
   'secret',
   '*.secret',
   'password',
