@@ -4,7 +4,8 @@
  * no proxy at all as the ceiling.
  *
  * Usage: node dist/bench/host.js [--targets direct,relay,socat,haproxy] [--quick] [--out FILE]
- * Extra targets "relay-hwm-<bytes>" run the harness with that highWaterMark on both legs.
+ * What-if targets: "relay-hwm-<bytes>" runs the harness with that highWaterMark on
+ * both legs; "relay-noidle" without the idle timer (idle_timeout_secs = 0).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -22,9 +23,9 @@ function helperInstance(helper: Helper, port: number, role: string): ProxyInstan
 
 const direct: ProxyFactory = async (targetPort) => ({ port: targetPort, processes: {}, stop: async () => undefined });
 
-function relay(highWaterMark?: number): ProxyFactory {
+function relay(knobs: { readonly highWaterMark?: number; readonly idleTimeoutMs?: number } = {}): ProxyFactory {
   return async (targetPort) => {
-    const args = { listenHost: HOST, targetHost: HOST, targetPort, ...(highWaterMark === undefined ? {} : { highWaterMark }) };
+    const args = { listenHost: HOST, targetHost: HOST, targetPort, ...knobs };
     const helper = startHelper('relay harness', process.execPath, [HARNESS_SCRIPT, JSON.stringify(args)]);
     const listening = await helper.waitFor('listening');
     return helperInstance(helper, Number(listening['port']), 'relay');
@@ -81,8 +82,9 @@ function factoryFor(name: string): ProxyFactory {
   if (name === 'socat') return socat;
   if (name === 'haproxy') return haproxy;
   const waterMark = /^relay-hwm-(\d+)$/.exec(name);
-  if (waterMark !== null) return relay(Number(waterMark[1]));
-  throw new Error(`unknown target ${name}; known: direct, relay, socat, haproxy, relay-hwm-<bytes>`);
+  if (waterMark !== null) return relay({ highWaterMark: Number(waterMark[1]) });
+  if (name === 'relay-noidle') return relay({ idleTimeoutMs: 0 });
+  throw new Error(`unknown target ${name}; known: direct, relay, socat, haproxy, relay-hwm-<bytes>, relay-noidle`);
 }
 
 function flag(name: string): string | undefined {
@@ -120,9 +122,11 @@ async function main(): Promise<void> {
   }
 
   const figures: Record<string, Figures> = Object.fromEntries(Object.entries(results).map(([name, result]) => [name, figuresOf(result)]));
-  const comparisons = (['socat', 'haproxy', 'direct', ...targets.filter((name) => name.startsWith('relay-hwm-'))] as const)
-    .filter((peer) => peer in figures && 'relay' in figures)
-    .map((peer) => ['relay', peer] as const);
+  // The relay against each peer, and each what-if variant against the relay as shipped.
+  const comparisons: (readonly [string, string])[] = [
+    ...['socat', 'haproxy', 'direct'].map((peer) => ['relay', peer] as const),
+    ...targets.filter((name) => name.startsWith('relay-')).map((variant) => [variant, 'relay'] as const),
+  ].filter(([top, bottom]) => top in figures && bottom in figures);
   const ratios = Object.fromEntries(
     comparisons.map(([top, bottom]) => [`${top}/${bottom}`, ratiosOf(figures[top] as Figures, figures[bottom] as Figures)]),
   );

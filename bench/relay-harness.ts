@@ -5,8 +5,9 @@
  * accept with half-open allowed, a paused half-open upstream, the production
  * socket settings and idle timeout, then startRelay().
  *
- * Argument: one JSON object {listenHost, targetHost, targetPort, highWaterMark?}.
- * highWaterMark (bytes) is a what-if knob for both legs; without it Node's default applies.
+ * Argument: one JSON object {listenHost, targetHost, targetPort, highWaterMark?, idleTimeoutMs?}.
+ * The optional fields are what-if knobs: highWaterMark (bytes) for both legs
+ * instead of Node's default, idleTimeoutMs instead of the config default (0 = off).
  * Prints {"event":"listening","port":N}.
  */
 import { once } from 'node:events';
@@ -22,9 +23,10 @@ interface HarnessArgs {
   readonly targetHost: string;
   readonly targetPort: number;
   readonly highWaterMark?: number;
+  readonly idleTimeoutMs?: number;
 }
 
-const settings: RelaySettings = {
+const defaults: RelaySettings = {
   idleTimeoutMs: GLOBAL_DEFAULTS.idle_timeout_secs * 1_000,
   connectTimeoutMs: GLOBAL_DEFAULTS.connect_timeout_secs * 1_000,
   maxConnections: Number.MAX_SAFE_INTEGER,
@@ -38,6 +40,7 @@ const settings: RelaySettings = {
 
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as HarnessArgs;
+  const settings: RelaySettings = { ...defaults, idleTimeoutMs: args.idleTimeoutMs ?? defaults.idleTimeoutMs };
   const waterMark = args.highWaterMark === undefined ? {} : { highWaterMark: args.highWaterMark };
   let active = 0;
 
