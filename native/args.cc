@@ -146,7 +146,7 @@ void ParseKeys(Napi::Object obj, const char* prop, std::vector<KeySpec>* out) {
   Napi::Array keys = v.As<Napi::Array>();
   uint32_t n = keys.Length();
   if (n == 0) {
-    throw InvalidArgument(env, prop, std::string(prop) + " must hold at least one key: without keys the socket would be plain TCP");
+    throw InvalidArgument(env, prop, std::string(prop) + " must hold at least one key: without keys it is plain TCP");
   }
   if (n > kMaxKeysPerCall) throw InvalidArgument(env, prop, std::string(prop) + " holds too many keys");
   out->clear();

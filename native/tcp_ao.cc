@@ -200,7 +200,8 @@ bool same_bytes(const uint8_t* a, const uint8_t* b, size_t n) {
 }
 
 uint8_t key_flags(int32_t ifindex, bool exclude_options) {
-  return static_cast<uint8_t>((ifindex > 0 ? TCP_AO_KEYF_IFINDEX : 0) | (exclude_options ? TCP_AO_KEYF_EXCLUDE_OPT : 0));
+  int flags = (ifindex > 0 ? TCP_AO_KEYF_IFINDEX : 0) | (exclude_options ? TCP_AO_KEYF_EXCLUDE_OPT : 0);
+  return static_cast<uint8_t>(flags);
 }
 
 /**
@@ -444,7 +445,9 @@ int add_key(int fd, const KeySpec& k, Failure* f) {
   int family = 0;
   int rc = check_tcp_socket(fd, &family, f);
   if (rc < 0) return rc;
-  if (k.peer.family == AF_INET6 && family == AF_INET) return record_err(f, EAFNOSUPPORT, "setsockopt", "TCP_AO_ADD_KEY");
+  if (k.peer.family == AF_INET6 && family == AF_INET) {
+    return record_err(f, EAFNOSUPPORT, "setsockopt", "TCP_AO_ADD_KEY");
+  }
   if (k.keylen == 0 || k.keylen > kMaxKeyLen || k.expect_keylen == 0 || k.expect_keylen > kMaxKeyLen ||
       strnlen(k.alg_name, kAlgNameMax) == kAlgNameMax) {
     return record_err(f, EINVAL, "setsockopt", "TCP_AO_ADD_KEY");
@@ -488,7 +491,9 @@ int delete_key(int fd, const KeyRef& r, Failure* f) {
   int family = 0;
   int rc = check_tcp_socket(fd, &family, f);
   if (rc < 0) return rc;
-  if (r.peer.family == AF_INET6 && family == AF_INET) return record_err(f, EAFNOSUPPORT, "setsockopt", "TCP_AO_DEL_KEY");
+  if (r.peer.family == AF_INET6 && family == AF_INET) {
+    return record_err(f, EAFNOSUPPORT, "setsockopt", "TCP_AO_DEL_KEY");
+  }
   rc = del_key_raw(fd, family, r);
   if (rc < 0) return record_err(f, -rc, "setsockopt", "TCP_AO_DEL_KEY");
 
