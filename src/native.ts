@@ -128,9 +128,18 @@ const UNSUPPORTED_ADVICE =
 /** The interface the rest of the code depends on; unit tests pass a mock. */
 export interface TcpAoBinding {
   probeTcpAo(): ProbeResult;
-  /** A listening fd with every key installed and verified, ready for `net.Server.listen({ fd })`. */
+  /**
+   * A listening fd with every key installed and verified and ao_required set,
+   * ready for `net.Server.listen({ fd })`. An IPv6 host gets IPV6_V6ONLY=1:
+   * IPv4 peers need their own IPv4 listener, so every key must match the
+   * host's address family.
+   */
   createAoListener(opts: AoListenOptions): number;
-  /** A connected fd, ready for `new net.Socket({ fd })`; never a socket without the keys. */
+  /**
+   * A connected fd, ready for `new net.Socket({ fd, readable: true, writable: true })`.
+   * Keys and ao_required are set before connect(); on any failure the fd is
+   * closed and the promise rejects, so a plain socket is never handed out.
+   */
   connectAo(opts: AoConnectOptions): Promise<number>;
   addKey(fd: number, key: AoKeySpec): void;
   deleteKey(fd: number, ref: AoKeyRef): void;
