@@ -21,6 +21,7 @@ import { ConfigError, loadConfigFile, type LoadedConfig, type SidecarConfig } fr
 import { describePolicy } from './config/policy.js';
 import { MODES, type Mode } from './config/schema.js';
 import { doctorCommand } from './doctor/command.js';
+import { renderConfigCommand } from './deploy/render-command.js';
 import { createLogger, moduleLogger, type Logger } from './log.js';
 
 export const PROGRAM = 'tcpao-proxy';
@@ -99,9 +100,16 @@ const CONFIG_OPTION: OptionSpec = {
   description: 'the TOML config file (see docs/configuration.md)',
 };
 
-/** A token that may be repeated back to the user: short and command-like, never a secret-shaped string. */
-function echo(value: string): string {
-  return /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/.test(value) ? ` "${value}"` : '';
+/**
+ * An option name that may be repeated back to the user. Values and
+ * positional arguments are never repeated: one may be a key typed by mistake.
+ */
+function echoOptionName(name: string): string {
+  return /^[a-z][a-z0-9-]{0,31}$/.test(name) ? ` --${name}` : '';
+}
+
+function commandList(): string {
+  return [...commands.keys()].join(', ');
 }
 
 /** Parses argv for `command`; throws usage errors. */
@@ -112,6 +120,8 @@ export function parseCommandArgs(command: CliCommand, argv: readonly string[]): 
     parseOptions[name] = spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short };
   }
   const { tokens } = parseArgs({ args: [...argv], options: parseOptions, strict: false, allowPositionals: true, tokens: true });
+  // A request for help wins over every other problem on the line.
+  if (tokens.some((token) => token.kind === 'option' && token.name === 'help')) return { options: {}, positionals: [], help: true };
   const options: Record<string, string | boolean | undefined> = {};
   const positionals: string[] = [];
   const seen = new Set<string>();
@@ -128,7 +138,8 @@ export function parseCommandArgs(command: CliCommand, argv: readonly string[]): 
       problems.push(
         secretish
           ? `unknown option ${token.rawName}; keys are never taken from the command line: set key_source in the config`
-          : `unknown option${echo(token.rawName.replace(/^-+/, ''))}; run ${PROGRAM} ${command.name === '' ? '' : `${command.name} `}--help`,
+          : `unknown option${token.rawName.startsWith('--') ? echoOptionName(token.name) : ` ${token.rawName.slice(0, 2)}`}; ` +
+            `run ${PROGRAM} ${command.name === '' ? '' : `${command.name} `}--help`,
       );
       continue;
     }
@@ -148,7 +159,7 @@ export function parseCommandArgs(command: CliCommand, argv: readonly string[]): 
       continue;
     }
     if (spec.choices !== undefined && !spec.choices.includes(value)) {
-      problems.push(`--${token.name}${echo(value)} is not valid; use ${spec.choices.join(' or ')}`);
+      problems.push(`--${token.name} must be ${spec.choices.join(' or ')}`);
       continue;
     }
     options[token.name] = value;
@@ -159,7 +170,7 @@ export function parseCommandArgs(command: CliCommand, argv: readonly string[]): 
     if (positionals.length > allowed.length) {
       problems.push(
         allowed.length === 0
-          ? `unexpected argument; ${PROGRAM} ${command.name} takes options only`
+          ? `unexpected argument; ${command === runCommand ? 'running the sidecar' : `${PROGRAM} ${command.name}`} takes options only`
           : `too many arguments; expected at most ${allowed.join(', ')}`,
       );
     }
@@ -260,7 +271,7 @@ const helpCommand: CliCommand = {
       return EXIT_OK;
     }
     const command = commands.get(name);
-    if (command === undefined) throw usageError(`unknown command${echo(name)}; run ${PROGRAM} --help`);
+    if (command === undefined) throw usageError(`unknown command; the commands are ${commandList()}`);
     context.io.stdout(commandHelp(command));
     return EXIT_OK;
   },
@@ -306,7 +317,7 @@ function configLoadOptions(context: CommandContext): { mode?: Mode; env: NodeJS.
  * Subcommands, in help order. Adding a command is one line here (or a
  * registerCommand call from its own module).
  */
-const SUBCOMMANDS: readonly CliCommand[] = [checkConfigCommand, doctorCommand, versionCommand, helpCommand];
+const SUBCOMMANDS: readonly CliCommand[] = [checkConfigCommand, doctorCommand, renderConfigCommand, versionCommand, helpCommand];
 
 const commands = new Map<string, CliCommand>(SUBCOMMANDS.map((command) => [command.name, command]));
 
@@ -355,7 +366,7 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: CliDeps):
       rest = argv;
     } else {
       const found = commands.get(first);
-      if (found === undefined) throw usageError(`unknown command${echo(first)}; run ${PROGRAM} --help for the list`);
+      if (found === undefined) throw usageError(`unknown command; the commands are ${commandList()} (see ${PROGRAM} --help)`);
       command = found;
       rest = argv.slice(1);
     }
