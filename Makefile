@@ -12,3 +12,19 @@ doctor:
 
 demo:
 	npm run demo
+
+# Air-gapped delivery (docs/air-gap.md). OFFLINE_BUNDLE is the bundle directory,
+# REGISTRY (HOST/PATH) mirrors the loaded images, OFFLINE_ARGS passes more flags.
+OFFLINE_BUNDLE ?= dist/offline/tcpao-proxy-$(shell node -p "require('./package.json').version")
+OFFLINE_ARGS ?=
+REGISTRY_ARG = $(if $(REGISTRY),--registry "$(REGISTRY)")
+.PHONY: prepare-offline load-offline verify-offline
+
+prepare-offline:
+	npm run --silent offline:prepare -- --out "$(OFFLINE_BUNDLE)" $(OFFLINE_ARGS)
+
+load-offline:
+	npm run --silent offline:load -- "$(OFFLINE_BUNDLE)" $(REGISTRY_ARG) $(OFFLINE_ARGS)
+
+verify-offline:
+	npm run --silent offline:verify -- "$(OFFLINE_BUNDLE)" $(REGISTRY_ARG) $(OFFLINE_ARGS)
