@@ -176,3 +176,25 @@ t.test('scripts/render-config wrapper: renders, refuses with exit 2, never print
   t.notMatch(bad.stderr, KEY);
   t.notMatch(bad.stderr, /at .*\.js:\d+/, 'no stack trace');
 });
+
+t.test('tcpao-proxy render-config: the packaged template by default, coded refusals', async (t) => {
+  const bin = path.join(ROOT, 'bin', 'tcpao-proxy');
+  const good = spawnSync(process.execPath, [bin, 'render-config', '--role', 'initiator', '--output', '-'], {
+    env: { PATH: process.env.PATH, TCPAO_KEY: KEY, REMOTE_AO: '[fd00:10:10::2]:1790' },
+    encoding: 'utf8',
+  });
+  t.equal(good.status, 0, good.stderr);
+  const doc = TOML.parse(good.stdout) as Doc;
+  t.equal(doc.initiator.remote_ao, '[fd00:10:10::2]:1790');
+  t.equal(doc.ao_policy[0].peer_ip, 'fd00:10:10::2', 'PEER_IP derived from the bracketed REMOTE_AO');
+  t.notMatch(good.stdout + good.stderr, KEY);
+
+  const missing = spawnSync(process.execPath, [bin, 'render-config', '--role', 'terminator', '--output', '-'], {
+    env: { PATH: process.env.PATH, TCPAO_KEY: KEY },
+    encoding: 'utf8',
+  });
+  t.equal(missing.status, 2);
+  t.equal(missing.stdout, '');
+  t.match(missing.stderr, /^tcpao-proxy: ERR_TCPAO_RENDER_MISSING_VAR: PEER_IP is not set/);
+  t.notMatch(missing.stderr, KEY);
+});
