@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared startup contract of the two role entrypoints (deployment spec, section 7).
 # Sourced by initiator.sh and terminator.sh after they set ROLE and DEFAULT_APP_CMD.
 #
@@ -12,7 +13,8 @@
 ENTRYPOINT_DIR="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
 readonly ENTRYPOINT_DIR
 # The entrypoints live in <home>/deploy/entrypoint, in the image and in the repo.
-readonly TCPAO_PROXY_HOME="$(cd "$ENTRYPOINT_DIR/../.." && pwd)"
+TCPAO_PROXY_HOME="$(cd "$ENTRYPOINT_DIR/../.." && pwd)"
+readonly TCPAO_PROXY_HOME
 
 readonly TCPAO_PROXY_BIN="${TCPAO_PROXY_BIN:-/usr/local/bin/tcpao-proxy}"
 readonly TCPAO_TEMPLATE_DIR="${TCPAO_TEMPLATE_DIR:-/etc/tcpao-proxy}"

@@ -9,6 +9,6 @@ readonly ROLE=initiator
 # API stays on loopback so nothing but the wire leg is reachable from outside.
 readonly DEFAULT_APP_CMD='gobgpd -f /etc/gobgp/gobgpd.toml --api-hosts=127.0.0.1:50051'
 
-# shellcheck source=common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$(readlink -f "$0")")/common.sh"
 run_role "$@"

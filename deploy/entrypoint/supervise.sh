@@ -65,7 +65,7 @@ while (($# > 0)); do
     *) usage_error "unknown argument before --" ;;
   esac
 done
-((have_app)) && [[ -n "${app_cmd//[[:space:]]/}" ]] || usage_error "--app needs a non-empty shell command"
+if ((!have_app)) || [[ -z "${app_cmd//[[:space:]]/}" ]]; then usage_error "--app needs a non-empty shell command"; fi
 (($# > 0)) || usage_error "the sidecar command is missing after --"
 [[ "$STOP_GRACE_SECS" =~ ^[0-9]+$ ]] || usage_error "SUPERVISE_STOP_GRACE_SECS must be a whole number of seconds"
 

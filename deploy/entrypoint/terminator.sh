@@ -9,6 +9,6 @@ readonly ROLE=terminator
 # wire with guard-local-ports.sh (see docs/deployment-runbook.md).
 readonly DEFAULT_APP_CMD='gobmp --source-port=11019 --dump=console'
 
-# shellcheck source=common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$(readlink -f "$0")")/common.sh"
 run_role "$@"
