@@ -6,12 +6,11 @@
 set -euo pipefail
 
 usage() {
-  cat <<USAGE
-Usage: guard-local-ports.sh PORT [PORT...]
-
-Installs nftables table "inet tcpao_guard" (replacing an earlier one) that drops
-TCP to each PORT arriving on any interface other than lo.
-USAGE
+  printf '%s\n' \
+    'Usage: guard-local-ports.sh PORT [PORT...]' \
+    '' \
+    'Installs nftables table "inet tcpao_guard" (replacing an earlier one) that drops' \
+    'TCP to each PORT arriving on any interface other than lo.'
 }
 
 case "${1:-}" in
