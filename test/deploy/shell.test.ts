@@ -35,6 +35,6 @@ t.test('guard-local-ports.sh refuses bad ports before touching nftables', async 
     // No PATH: should a refusal ever be missed, nft cannot be found and the host firewall stays untouched.
     const result = spawnSync('/bin/bash', [path.join(ROOT, 'deploy/entrypoint/guard-local-ports.sh'), ...args], { encoding: 'utf8', env: { PATH: '/nonexistent' } });
     t.equal(result.status, 2, `refused: ${JSON.stringify(args)}`);
-    t.notMatch(result.stderr, /nft/, 'nft was not run');
+    t.notMatch(result.stderr, /command not found/, 'nothing from PATH was run');
   }
 });
