@@ -295,3 +295,44 @@ t.test('supervise.sh on its own: first status passed on, usage errors exit 2', a
     t.match(jsonLines(run.stderr)[0]?.code, 'ERR_TCPAO_USAGE');
   }
 });
+
+/** Whether this kernel has TCP-AO, asked through the real addon (undefined: no addon built). */
+function kernelHasTcpAo(): boolean | undefined {
+  try {
+    const native = require('../../src/native') as { probeTcpAo(): { supported: boolean } };
+    return native.probeTcpAo().supported;
+  } catch {
+    return undefined;
+  }
+}
+
+const aoSupport = kernelHasTcpAo();
+t.test(
+  'with the real tcpao-proxy: refuses to start without TCP-AO, runs the pair with it',
+  { skip: aoSupport === undefined || !existsSync(path.join(ROOT, 'dist', 'src', 'main.js')) ? 'the sidecar is not built (npm run build)' : false },
+  async (t) => {
+    const port = 20_000 + (process.pid % 20_000);
+    const run = startRole(t, 'terminator', {
+      TCPAO_KEY: KEY,
+      PEER_IP: '127.0.0.1',
+      LISTEN_AO: `127.0.0.1:${port}`,
+      TCPAO_PROXY_BIN: path.join(ROOT, 'bin', 'tcpao-proxy'),
+    });
+    if (aoSupport === false) {
+      const { code } = await run.exited;
+      t.equal(code, 1, 'exit status of the failing doctor');
+      t.match(run.stderr, /FAIL\s+TCP-AO runtime probe\s+kernel built without CONFIG_TCP_AO/, 'the report names the missing kernel feature');
+      t.ok(jsonLines(run.stderr).some((e) => e.msg === 'doctor reported a failing check; refusing to start (see its report above)'));
+      t.equal(readState(run, 'app'), undefined, 'the app was never started');
+    } else {
+      await waitFor('the AO listener', () => (run.stdout.includes('listener AO policies installed') ? true : undefined));
+      const installed = jsonLines(run.stdout).find((e) => e.event === 'listener_ao_installed');
+      t.ok(installed, 'the sidecar logs its listener AO policies');
+      await waitFor('the app', () => readState(run, 'app'));
+      run.child.kill('SIGTERM');
+      t.equal((await run.exited).code, 143);
+      t.equal(signalFile(run, 'app'), 'SIGTERM');
+    }
+    assertNoKey(t, run);
+  },
+);
