@@ -11,7 +11,7 @@ import TOML from '@iarna/toml';
 import { z } from 'zod';
 
 import { TcpAoError, type ErrorCode } from '../errors.js';
-import { formatEndpoint, formatPrefix, isLoopback, isUnspecified, type Endpoint } from './address.js';
+import { formatEndpoint, formatPrefix, isLoopback, type Endpoint } from './address.js';
 import { KeySourceError, resolveKey, SecretKey } from './keys.js';
 import { describeMismatch, idClash, selectInitiatorPolicies } from './policy.js';
 import {
@@ -413,13 +413,12 @@ function checkTerminatorPolicy(
   invalid: (path: string, message: string) => void,
 ): void {
   const peer = policy.peer_ip;
-  // The kernel keeps IPv4 keys on an IPv6 socket only for a dual-stack ([::]) listener.
-  if (listener.family === 4 && peer.family === 6) {
-    invalid(`ao_policy[${index}].peer_ip`, `IPv6 peer ${formatPrefix(peer)} cannot reach the IPv4 listener ${formatEndpoint(listener)}`);
-  } else if (listener.family === 6 && peer.family === 4 && !isUnspecified(listener.host, 6)) {
+  // The AO listener is IPV6_V6ONLY (native/tcp_ao.cc create_listener), so each family needs its own listener.
+  if (peer.family !== listener.family) {
     invalid(
       `ao_policy[${index}].peer_ip`,
-      `IPv4 peer ${formatPrefix(peer)} cannot reach the IPv6 listener ${formatEndpoint(listener)}; only [::] also accepts IPv4`,
+      `IPv${peer.family} peer ${formatPrefix(peer)} cannot reach the IPv${listener.family} listener ${formatEndpoint(listener)}; ` +
+        `an AO listener serves one address family: give listen_ao an IPv${peer.family} address or run a second terminator`,
     );
   }
   if (policy.peer_port !== 0 && policy.peer_port !== listener.port) {

@@ -173,9 +173,13 @@ t.test('terminator: every policy is installed; peer_port must be 0 or the wire p
   ]);
 });
 
-t.test('terminator: a dual-stack [::] listener takes IPv4 peers; an IPv4 listener refuses IPv6 peers', async (t) => {
-  const dual = TERMINATOR.replace('0.0.0.0:1790', '[::]:1790');
-  t.equal(load(`${dual}\n${policy({ peer_ip: '10.0.0.1' })}${policy({ name: 'v6', peer_ip: '2001:db8::1' })}`).config.activePolicies.length, 2);
+t.test('terminator: the listener serves one address family (it is IPV6_V6ONLY)', async (t) => {
+  const v6 = TERMINATOR.replace('0.0.0.0:1790', '[::]:1790');
+  t.equal(load(`${v6}\n${policy({ peer_ip: '2001:db8::1' })}${policy({ name: 'lan', peer_ip: '2001:db8:1::/48' })}`).config.activePolicies.length, 2);
+  t.same(problemsOf(`${v6}\n${policy({ peer_ip: '10.0.0.1' })}`), [
+    'ERR_TCPAO_CONFIG_INVALID ao_policy[0].peer_ip: IPv4 peer 10.0.0.1/32 cannot reach the IPv6 listener [::]:1790; ' +
+      'an AO listener serves one address family: give listen_ao an IPv4 address or run a second terminator',
+  ]);
   t.match(problemsOf(`${TERMINATOR}\n${policy({ peer_ip: '2001:db8::1' })}`)[0], /^ERR_TCPAO_CONFIG_INVALID ao_policy\[0\]\.peer_ip: IPv6 peer/);
 });
 
