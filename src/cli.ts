@@ -137,7 +137,7 @@ export function parseCommandArgs(command: CliCommand, argv: readonly string[]): 
       const secretish = /key|secret|passw|psk/i.test(token.name);
       problems.push(
         secretish
-          ? `unknown option ${token.rawName}; keys are never taken from the command line: set key_source in the config`
+          ? `unknown option${echoOptionName(token.name)}; keys are never taken from the command line: set key_source in the config`
           : `unknown option${token.rawName.startsWith('--') ? echoOptionName(token.name) : ` ${token.rawName.slice(0, 2)}`}; ` +
             `run ${PROGRAM} ${command.name === '' ? '' : `${command.name} `}--help`,
       );
@@ -164,24 +164,21 @@ export function parseCommandArgs(command: CliCommand, argv: readonly string[]): 
     }
     options[token.name] = value;
   }
-  const help = options['help'] === true;
-  if (!help) {
-    const allowed = command.positionals ?? [];
-    if (positionals.length > allowed.length) {
-      problems.push(
-        allowed.length === 0
-          ? `unexpected argument; ${command === runCommand ? 'running the sidecar' : `${PROGRAM} ${command.name}`} takes options only`
-          : `too many arguments; expected at most ${allowed.join(', ')}`,
-      );
-    }
-    for (const [name, spec] of Object.entries(command.options)) {
-      if (spec.required === true && options[name] === undefined && !problems.some((problem) => problem.startsWith(`--${name} `))) {
-        problems.push(`--${name} is required${spec.valueName === undefined ? '' : ` (--${name} ${spec.valueName})`}`);
-      }
+  const allowed = command.positionals ?? [];
+  if (positionals.length > allowed.length) {
+    problems.push(
+      allowed.length === 0
+        ? `unexpected argument; ${command === runCommand ? 'running the sidecar' : `${PROGRAM} ${command.name}`} takes options only`
+        : `too many arguments; expected at most ${allowed.join(', ')}`,
+    );
+  }
+  for (const [name, spec] of Object.entries(command.options)) {
+    if (spec.required === true && options[name] === undefined && !problems.some((problem) => problem.startsWith(`--${name} `))) {
+      problems.push(`--${name} is required${spec.valueName === undefined ? '' : ` (--${name} ${spec.valueName})`}`);
     }
   }
   if (problems.length > 0) throw new UsageErrors(problems);
-  return { options, positionals, help };
+  return { options, positionals, help: false };
 }
 
 /** Several usage problems, printed one per line. */
