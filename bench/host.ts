@@ -95,11 +95,11 @@ function flag(name: string): string | undefined {
 async function main(): Promise<void> {
   const targets = (flag('--targets') ?? 'direct,relay,socat,haproxy').split(',');
   const quick = process.argv.includes('--quick');
-  const iperf3Secs = process.argv.includes('--no-iperf3') ? 0 : Number(flag('--iperf3-secs') ?? (quick ? 1 : 3));
+  const iperf3Secs = process.argv.includes('--no-iperf3') ? 0 : Number(flag('--iperf3-secs') ?? (quick ? 1 : 2));
   const workload: Workload = {
+    rounds: quick ? 1 : 3,
     bulkBytes: quick ? 256 * 1024 ** 2 : 1024 ** 3,
-    bulkRuns: quick ? 1 : 3,
-    rttCount: quick ? 2_000 : 10_000,
+    rttCount: quick ? 2_000 : 5_000,
     rttWarmup: 500,
     connDurationMs: quick ? 2_000 : 5_000,
     connConcurrency: 16,

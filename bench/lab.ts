@@ -103,9 +103,9 @@ async function main(): Promise<void> {
   const targets = (flag('--targets') ?? 'direct-plain,direct-ao,chain').split(',');
   const quick = process.argv.includes('--quick');
   const workload: Workload = {
+    rounds: quick ? 1 : 3,
     bulkBytes: quick ? 256 * 1024 ** 2 : 1024 ** 3,
-    bulkRuns: quick ? 1 : 3,
-    rttCount: quick ? 2_000 : 10_000,
+    rttCount: quick ? 2_000 : 5_000,
     rttWarmup: 500,
     connDurationMs: quick ? 2_000 : 5_000,
     connConcurrency: 16,
@@ -164,7 +164,11 @@ async function main(): Promise<void> {
     },
     flag('--out'),
   );
-  process.stdout.write(`${renderTable(figures, comparisons)}\n\nresult: ${path}\n`);
+  const perSidecar = Object.entries(results['chain']?.idle?.byRole ?? {}).map(
+    ([role, memory]) => `  ${role}: RSS ${memory.rssKibPerConn.toFixed(1)} KiB/conn, PSS ${memory.pssKibPerConn.toFixed(1)} KiB/conn`,
+  );
+  const sidecarLines = perSidecar.length > 0 ? `\nidle memory per sidecar (chain):\n${perSidecar.join('\n')}\n` : '';
+  process.stdout.write(`${renderTable(figures, comparisons)}\n${sidecarLines}\nresult: ${path}\n`);
 }
 
 main().catch((error: unknown) => {

@@ -27,8 +27,9 @@ export interface ProxyInstance {
 export type ProxyFactory = (targetPort: number) => Promise<ProxyInstance>;
 
 export interface Workload {
+  /** Interleaved rounds of bulk, iperf3, round trips and connection rate. */
+  readonly rounds: number;
   readonly bulkBytes: number;
-  readonly bulkRuns: number;
   readonly rttCount: number;
   readonly rttWarmup: number;
   readonly connDurationMs: number;
@@ -62,16 +63,32 @@ export interface IdleMemory {
   readonly pssKibPerConn: number;
 }
 
+export interface RttRound {
+  readonly p50Us: number;
+  readonly p90Us: number;
+  readonly p99Us: number;
+  readonly meanUs: number;
+  readonly maxUs: number;
+  readonly count: number;
+}
+
+export interface ConnRound {
+  readonly connectionsPerSec: number;
+  readonly completed: number;
+  readonly failed: number;
+}
+
+/** Per-round raw figures and, for each, the median over the rounds. */
 export interface TargetResult {
   readonly throughput: {
     readonly runs: readonly number[];
     readonly medianGbitPerSec: number;
-    /** CPU seconds the proxy processes spent per GiB relayed (sum over roles). */
+    /** CPU seconds the proxy processes spent per GiB relayed (sum over roles, all rounds). */
     readonly proxyCpuSecPerGiB: number | null;
   };
-  readonly iperf3?: { readonly gbitPerSec: number; readonly seconds: number };
-  readonly rtt: { readonly p50Us: number; readonly p90Us: number; readonly p99Us: number; readonly meanUs: number; readonly maxUs: number; readonly count: number };
-  readonly connrate: { readonly connectionsPerSec: number; readonly completed: number; readonly failed: number; readonly concurrency: number };
+  readonly iperf3?: { readonly runs: readonly number[]; readonly medianGbitPerSec: number };
+  readonly rtt: { readonly rounds: readonly RttRound[]; readonly medianP50Us: number; readonly medianP99Us: number };
+  readonly connrate: { readonly rounds: readonly ConnRound[]; readonly medianPerSec: number; readonly concurrency: number };
   readonly idle: IdleMemory | null;
 }
 
@@ -115,7 +132,7 @@ async function bulkOnce(spec: TargetSpec, workload: Workload): Promise<{ gbitPer
 }
 
 /** iperf3 single stream through the target, one direction (client sends). */
-async function measureIperf3(spec: TargetSpec, workload: Workload): Promise<TargetResult['iperf3']> {
+async function iperf3Once(spec: TargetSpec, workload: Workload): Promise<number> {
   const serverPort = await freePort();
   const server: Helper = startHelper(`${spec.name} iperf3 server`, 'iperf3', ['-s', '-1', '-p', String(serverPort), '-B', spec.host]);
   try {
@@ -126,15 +143,15 @@ async function measureIperf3(spec: TargetSpec, workload: Workload): Promise<Targ
         timeout: (workload.iperf3Secs + 30) * 1_000,
       });
       if (client.status !== 0) throw new Error(`iperf3 client failed: ${client.stdout}${client.stderr}`);
-      const report = JSON.parse(client.stdout) as { end: { sum_received: { bits_per_second: number; seconds: number } } };
-      return { gbitPerSec: report.end.sum_received.bits_per_second / 1e9, seconds: report.end.sum_received.seconds };
+      const report = JSON.parse(client.stdout) as { end: { sum_received: { bits_per_second: number } } };
+      return report.end.sum_received.bits_per_second / 1e9;
     });
   } finally {
     await server.stop('SIGKILL');
   }
 }
 
-async function measureLatencyAndRate(spec: TargetSpec, workload: Workload): Promise<Pick<TargetResult, 'rtt' | 'connrate'>> {
+async function latencyAndRateOnce(spec: TargetSpec, workload: Workload): Promise<{ rtt: RttRound; connrate: ConnRound }> {
   return withProxy(spec, spec.backend.echoPort, async (proxy) => {
     const rtt = await runPeer(
       `${spec.name} rtt`,
@@ -164,7 +181,6 @@ async function measureLatencyAndRate(spec: TargetSpec, workload: Workload): Prom
         connectionsPerSec: numberOf(rate, 'connectionsPerSec'),
         completed: numberOf(rate, 'completed'),
         failed: numberOf(rate, 'failed'),
-        concurrency: workload.connConcurrency,
       },
     };
   });
@@ -215,42 +231,62 @@ async function measureIdle(spec: TargetSpec, workload: Workload): Promise<IdleMe
   });
 }
 
+interface Round {
+  readonly bulk: { gbitPerSec: number; proxyCpuSec: number | null };
+  readonly iperf3?: number;
+  readonly rtt: RttRound;
+  readonly connrate: ConnRound;
+}
+
 /**
- * Measures every target. Bulk runs are interleaved (round 1 of every target,
- * then round 2, ...) so a burst of background load hits all targets alike.
+ * Measures every target. Throughput, round trips and connection rate run in
+ * interleaved rounds (round 1 of every target, then round 2, ...), so a burst
+ * of background load hits all targets alike; each figure is the median over
+ * the rounds. Idle memory is measured once per target at the end.
  */
 export async function measureAll(
   specs: readonly TargetSpec[],
   workload: Workload,
   log: (line: string) => void,
 ): Promise<Record<string, TargetResult>> {
-  const bulk = new Map<string, { gbitPerSec: number; proxyCpuSec: number | null }[]>(specs.map((spec) => [spec.name, []]));
-  for (let round = 1; round <= workload.bulkRuns; round += 1) {
+  const rounds = new Map<string, Round[]>(specs.map((spec) => [spec.name, []]));
+  for (let round = 1; round <= workload.rounds; round += 1) {
     for (const spec of specs) {
-      log(`${spec.name}: bulk throughput ${round}/${workload.bulkRuns} (${workload.bulkBytes} bytes)`);
-      bulk.get(spec.name)?.push(await bulkOnce(spec, workload));
+      const useIperf3 = workload.iperf3Secs > 0 && spec.ao === undefined;
+      log(`round ${round}/${workload.rounds} ${spec.name}: bulk${useIperf3 ? ', iperf3' : ''}, 64-byte round trips, connections/s`);
+      const bulk = await bulkOnce(spec, workload);
+      const iperf3 = useIperf3 ? await iperf3Once(spec, workload) : undefined;
+      const { rtt, connrate } = await latencyAndRateOnce(spec, workload);
+      rounds.get(spec.name)?.push({ bulk, ...(iperf3 === undefined ? {} : { iperf3 }), rtt, connrate });
     }
   }
   const results: Record<string, TargetResult> = {};
   for (const spec of specs) {
-    const runs = bulk.get(spec.name) ?? [];
-    const cpu = runs.map((run) => run.proxyCpuSec);
-    const gib = (workload.bulkBytes * runs.length) / 1024 ** 3;
-    const throughput: TargetResult['throughput'] = {
-      runs: runs.map((run) => run.gbitPerSec),
-      medianGbitPerSec: median(runs.map((run) => run.gbitPerSec)),
-      proxyCpuSecPerGiB: cpu.some((value) => value === null) ? null : cpu.reduce<number>((sum, value) => sum + (value ?? 0), 0) / gib,
-    };
-    let iperf3: TargetResult['iperf3'];
-    if (workload.iperf3Secs > 0 && spec.ao === undefined) {
-      log(`${spec.name}: iperf3 ${workload.iperf3Secs} s`);
-      iperf3 = await measureIperf3(spec, workload);
-    }
-    log(`${spec.name}: 64-byte round trips and connections/s`);
-    const { rtt, connrate } = await measureLatencyAndRate(spec, workload);
     log(`${spec.name}: memory with ${workload.idleConnections} idle connections`);
     const idle = await measureIdle(spec, workload);
-    results[spec.name] = { throughput, ...(iperf3 === undefined ? {} : { iperf3 }), rtt, connrate, idle };
+    const done = rounds.get(spec.name) ?? [];
+    const cpu = done.map((one) => one.bulk.proxyCpuSec);
+    const gib = (workload.bulkBytes * done.length) / 1024 ** 3;
+    const iperf3Runs = done.flatMap((one) => (one.iperf3 === undefined ? [] : [one.iperf3]));
+    results[spec.name] = {
+      throughput: {
+        runs: done.map((one) => one.bulk.gbitPerSec),
+        medianGbitPerSec: median(done.map((one) => one.bulk.gbitPerSec)),
+        proxyCpuSecPerGiB: cpu.some((value) => value === null) ? null : cpu.reduce<number>((sum, value) => sum + (value ?? 0), 0) / gib,
+      },
+      ...(iperf3Runs.length === 0 ? {} : { iperf3: { runs: iperf3Runs, medianGbitPerSec: median(iperf3Runs) } }),
+      rtt: {
+        rounds: done.map((one) => one.rtt),
+        medianP50Us: median(done.map((one) => one.rtt.p50Us)),
+        medianP99Us: median(done.map((one) => one.rtt.p99Us)),
+      },
+      connrate: {
+        rounds: done.map((one) => one.connrate),
+        medianPerSec: median(done.map((one) => one.connrate.connectionsPerSec)),
+        concurrency: workload.connConcurrency,
+      },
+      idle,
+    };
   }
   return results;
 }

@@ -24,11 +24,11 @@ export type Figures = Record<FigureKey, number | null>;
 export function figuresOf(result: TargetResult): Figures {
   return {
     bulkGbps: result.throughput.medianGbitPerSec,
-    iperf3Gbps: result.iperf3?.gbitPerSec ?? null,
+    iperf3Gbps: result.iperf3?.medianGbitPerSec ?? null,
     proxyCpuSecPerGiB: result.throughput.proxyCpuSecPerGiB,
-    rttP50Us: result.rtt.p50Us,
-    rttP99Us: result.rtt.p99Us,
-    connPerSec: result.connrate.connectionsPerSec,
+    rttP50Us: result.rtt.medianP50Us,
+    rttP99Us: result.rtt.medianP99Us,
+    connPerSec: result.connrate.medianPerSec,
     idleRssKibPerConn: result.idle?.rssKibPerConn ?? null,
     idlePssKibPerConn: result.idle?.pssKibPerConn ?? null,
   };
