@@ -48,6 +48,7 @@ export function createInitiatorHandler(plan: InitiatorPlan, binding: TcpAoBindin
           host: plan.remoteAo.host,
           port: plan.remoteAo.port,
           keys,
+          ...(plan.sourceIp === undefined ? {} : { localAddress: plan.sourceIp }),
           timeoutMs: plan.relay.connectTimeoutMs,
         });
       } catch (error) {

@@ -22,6 +22,7 @@ export interface KeepaliveSettings {
 }
 
 export interface RelaySettings {
+  readonly listenBacklog: number;
   readonly idleTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly maxConnections: number;
@@ -32,6 +33,8 @@ export interface InitiatorPlan {
   readonly mode: 'initiator';
   readonly listenPlain: Endpoint;
   readonly remoteAo: Endpoint;
+  /** Local address the AO wire connections are bound to; the kernel picks one when absent. */
+  readonly sourceIp?: string;
   readonly policies: readonly WirePolicy[];
   readonly relay: RelaySettings;
 }

@@ -24,7 +24,10 @@ export interface RunningSidecar {
   shutdown(deadlineMs: number): Promise<'clean' | 'forced'>;
 }
 
-function listenOn(proxy: ProxyServer, options: { host: string; port: number } | { fd: number }): Promise<void> {
+function listenOn(
+  proxy: ProxyServer,
+  options: { host: string; port: number; backlog: number } | { fd: number },
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) =>
       reject(
@@ -51,7 +54,7 @@ export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<
       log: proxyLog,
       handler: createInitiatorHandler(plan, binding, proxyLog),
     });
-    await listenOn(proxy, { host: plan.listenPlain.host, port: plan.listenPlain.port });
+    await listenOn(proxy, { host: plan.listenPlain.host, port: plan.listenPlain.port, backlog: plan.relay.listenBacklog });
     proxyLog.info(
       {
         event: 'listening',
@@ -63,7 +66,12 @@ export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<
     );
   } else {
     const keys = plan.policies.flatMap((policy) => policy.keys);
-    const fd = binding.createAoListener({ host: plan.listenAo.host, port: plan.listenAo.port, keys });
+    const fd = binding.createAoListener({
+      host: plan.listenAo.host,
+      port: plan.listenAo.port,
+      keys,
+      backlog: plan.relay.listenBacklog,
+    });
     proxy = createProxyServer({
       relay: plan.relay,
       log: proxyLog,
@@ -129,6 +137,7 @@ export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<
 export function planFromConfig(config: SidecarConfig): ProxyPlan {
   const { global } = config;
   const relay = {
+    listenBacklog: global.listen_backlog,
     idleTimeoutMs: global.idle_timeout_secs * 1_000,
     connectTimeoutMs: global.connect_timeout_secs * 1_000,
     maxConnections: global.max_connections,
@@ -151,7 +160,15 @@ export function planFromConfig(config: SidecarConfig): ProxyPlan {
     }),
   );
   if (config.mode === 'initiator') {
-    return { mode: 'initiator', listenPlain: config.initiator.listen_plain, remoteAo: config.initiator.remote_ao, policies, relay };
+    const sourceIp = config.initiator.source_ip?.address;
+    return {
+      mode: 'initiator',
+      listenPlain: config.initiator.listen_plain,
+      remoteAo: config.initiator.remote_ao,
+      ...(sourceIp === undefined ? {} : { sourceIp }),
+      policies,
+      relay,
+    };
   }
   return { mode: 'terminator', listenAo: config.terminator.listen_ao, forwardPlain: config.terminator.forward_plain, policies, relay };
 }
