@@ -27,6 +27,7 @@ interface HarnessArgs {
 }
 
 const defaults: RelaySettings = {
+  listenBacklog: GLOBAL_DEFAULTS.listen_backlog,
   idleTimeoutMs: GLOBAL_DEFAULTS.idle_timeout_secs * 1_000,
   connectTimeoutMs: GLOBAL_DEFAULTS.connect_timeout_secs * 1_000,
   maxConnections: Number.MAX_SAFE_INTEGER,
