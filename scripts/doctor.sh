@@ -4,7 +4,8 @@
 # check fails, 2 bad arguments. Everything else lives in the CLI.
 set -euo pipefail
 
-readonly REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly REPO_ROOT
 
 usage() {
   cat <<'USAGE'
