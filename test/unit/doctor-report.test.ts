@@ -121,7 +121,7 @@ t.test('usage errors: one coded line, exit 2', async (t) => {
   t.equal(await runCli(['doctor', '--frobnicate'], unknown.io, noSidecar), 2);
   t.same(unknown.out, []);
   t.equal(unknown.err.length, 1);
-  t.match(unknown.err[0], /^tcpao-proxy: ERR_TCPAO_USAGE: unknown option "frobnicate"; run tcpao-proxy doctor --help\n$/);
+  t.match(unknown.err[0], /^tcpao-proxy: ERR_TCPAO_USAGE: unknown option\b.*frobnicate[^\n]*\n$/);
 
   const modeAlone = capture();
   t.equal(await runCli(['doctor', '--mode', 'terminator'], modeAlone.io, noSidecar), 2);
@@ -129,7 +129,7 @@ t.test('usage errors: one coded line, exit 2', async (t) => {
 
   const badMode = capture();
   t.equal(await runCli(['doctor', '--config', 'x.toml', '--mode', 'both'], badMode.io, noSidecar), 2);
-  t.match(badMode.err.join(''), /ERR_TCPAO_USAGE: --mode "both" is not valid; use initiator or terminator/);
+  t.match(badMode.err.join(''), /^tcpao-proxy: ERR_TCPAO_USAGE: --mode\b.*initiator or terminator[^\n]*\n$/);
 
   const help = capture();
   t.equal(await runCli(['doctor', '--help'], help.io, noSidecar), 0);
