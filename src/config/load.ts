@@ -15,12 +15,14 @@ import { formatEndpoint, formatPrefix, isLoopback, type Endpoint } from './addre
 import { KeySourceError, resolveKey, SecretKey } from './keys.js';
 import { describeMismatch, idClash, selectInitiatorPolicies } from './policy.js';
 import {
+  AoKeySchema,
   AoPolicySchema,
   ConfigSchema,
   InitiatorSchema,
   KNOWN_KEYS,
   SECTION_COUNT_MESSAGE,
   TerminatorSchema,
+  type AoKeyEntry,
   type AoPolicy,
   type Mode,
   type ParsedConfig,
@@ -50,10 +52,16 @@ export class ConfigError extends TcpAoError {
   }
 }
 
-export type ResolvedAoPolicy = AoPolicy & {
+/** One key of a policy with its bytes. */
+export type ResolvedAoKey = AoKeyEntry & { readonly secret: SecretKey };
+
+export type ResolvedAoPolicy = Omit<AoPolicy, 'keys'> & {
   /** Position in the file: ao_policy[index]. */
   readonly index: number;
+  /** The preferred key's bytes (the same SecretKey as in `keys`). */
   readonly key: SecretKey;
+  /** Every key of the policy in file order: one for the single-key form, the [[ao_policy.key]] tables otherwise. */
+  readonly keys: readonly ResolvedAoKey[];
 };
 
 type WithKeys<C> = C extends { readonly ao_policy: unknown }
@@ -176,9 +184,15 @@ export function validateConfig(document: unknown, options: TextLoadOptions): Loa
   }
 
   const resolved: ResolvedAoPolicy[] = parsed.data.ao_policy.map((policy, index) => {
-    const key = keys[index];
-    if (key === undefined) throw new TcpAoError('ERR_TCPAO_INTERNAL', `key of ao_policy[${index}] missing after validation`);
-    return { ...policy, index, key };
+    const secrets = keys[index] ?? [];
+    const withSecrets = policy.keys.map((entry, position): ResolvedAoKey => {
+      const secret = secrets[position];
+      if (secret === undefined) throw new TcpAoError('ERR_TCPAO_INTERNAL', `key of ao_policy[${index}] missing after validation`);
+      return { ...entry, secret };
+    });
+    const preferred = withSecrets.find((entry) => entry.role === 'preferred') ?? withSecrets[0];
+    if (preferred === undefined) throw new TcpAoError('ERR_TCPAO_INTERNAL', `ao_policy[${index}] has no key after validation`);
+    return { ...policy, index, key: preferred.secret, keys: withSecrets };
   });
   const activePolicies =
     parsed.data.mode === 'initiator' ? selectInitiatorPolicies(resolved, parsed.data.initiator.remote_ao).selected : resolved;
@@ -338,18 +352,28 @@ function checkRelations(raw: Record<string, unknown>, requestedMode: Mode | unde
       const a = policies[earlier];
       const b = policies[later];
       if (a === undefined || b === undefined) continue;
-      const clash = idClash(a.policy, b.policy);
-      if (clash === undefined) continue;
-      const ids = [
-        clash.sendId ? `send_id ${b.policy.send_id}` : undefined,
-        clash.recvId ? `recv_id ${b.policy.recv_id}` : undefined,
-      ].filter((id) => id !== undefined);
-      invalid(
-        `ao_policy[${b.index}]`,
-        `${ids.join(' and ')} already used by ao_policy[${a.index}] ("${a.policy.name}") for an overlapping peer ` +
-          `(${formatPrefix(b.policy.peer_ip)} and ${formatPrefix(a.policy.peer_ip)}); the kernel refuses this (EEXIST): ` +
-          'give keys for the same peer distinct send_id and recv_id',
-      );
+      // Every key of one policy against every key of the other: all of them sit on the same sockets.
+      for (const bKey of b.policy.keys) {
+        for (const aKey of a.policy.keys) {
+          const clash = idClash(
+            { ...a.policy, send_id: aKey.send_id, recv_id: aKey.recv_id },
+            { ...b.policy, send_id: bKey.send_id, recv_id: bKey.recv_id },
+          );
+          if (clash === undefined) continue;
+          const ids = [
+            clash.sendId ? `send_id ${bKey.send_id}` : undefined,
+            clash.recvId ? `recv_id ${bKey.recv_id}` : undefined,
+          ].filter((id) => id !== undefined);
+          const where = (index: number, key: AoKeyEntry) =>
+            key.position === undefined ? `ao_policy[${index}]` : `ao_policy[${index}].key[${key.position}]`;
+          invalid(
+            where(b.index, bKey),
+            `${ids.join(' and ')} already used by ${where(a.index, aKey)} ("${a.policy.name}") for an overlapping peer ` +
+              `(${formatPrefix(b.policy.peer_ip)} and ${formatPrefix(a.policy.peer_ip)}); the kernel refuses this (EEXIST): ` +
+              'give keys for the same peer distinct send_id and recv_id',
+          );
+        }
+      }
     }
   }
 
@@ -430,20 +454,30 @@ function checkTerminatorPolicy(
   }
 }
 
-function resolveKeys(raw: Record<string, unknown>, options: TextLoadOptions, problems: ConfigProblem[]): (SecretKey | undefined)[] {
+/** Each policy's keys in the order of AoPolicy.keys: the single key_source, or one per [[ao_policy.key]] table. */
+function resolveKeys(raw: Record<string, unknown>, options: TextLoadOptions, problems: ConfigProblem[]): (SecretKey | undefined)[][] {
   const rawPolicies = Array.isArray(raw['ao_policy']) ? (raw['ao_policy'] as unknown[]) : [];
-  const keySourceSchema = AoPolicySchema.innerType().shape.key_source;
-  return rawPolicies.map((candidate, index) => {
-    if (!isTable(candidate)) return undefined;
-    const source = keySourceSchema.safeParse(candidate['key_source']);
+  const keySourceSchema = AoKeySchema.shape.key_source;
+  const resolveOne = (value: unknown, path: string): SecretKey | undefined => {
+    const source = keySourceSchema.safeParse(value);
     if (!source.success) return undefined;
     try {
       return resolveKey(source.data, { env: options.env ?? process.env, baseDir: options.baseDir });
     } catch (err) {
       if (!(err instanceof KeySourceError)) throw err;
-      problems.push({ code: 'ERR_TCPAO_KEY_SOURCE', path: `ao_policy[${index}].key_source`, message: err.message });
+      problems.push({ code: 'ERR_TCPAO_KEY_SOURCE', path, message: err.message });
       return undefined;
     }
+  };
+  return rawPolicies.map((candidate, index) => {
+    if (!isTable(candidate)) return [];
+    const tables = candidate['key'];
+    if (Array.isArray(tables)) {
+      return tables.map((table: unknown, position) =>
+        isTable(table) ? resolveOne(table['key_source'], `ao_policy[${index}].key[${position}].key_source`) : undefined,
+      );
+    }
+    return [resolveOne(candidate['key_source'], `ao_policy[${index}].key_source`)];
   });
 }
 

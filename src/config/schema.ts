@@ -131,6 +131,14 @@ export const GlobalSchema = z
     max_connections: integer(1, 1_000_000).default(GLOBAL_DEFAULTS.max_connections),
     shutdown_timeout_secs: integer(0, 3_600).default(GLOBAL_DEFAULTS.shutdown_timeout_secs),
     listen_backlog: integer(1, 65_535).default(GLOBAL_DEFAULTS.listen_backlog),
+    // Off unless set; a bare port number means loopback (127.0.0.1).
+    metrics_listen: z
+      .preprocess(
+        (value) => (typeof value === 'number' && Number.isInteger(value) ? `127.0.0.1:${value}` : value),
+        endpoint({ allowUnspecified: true }),
+      )
+      .optional(),
+    pid_file: text('a file path').min(1, { message: 'is empty; give a file path or leave pid_file out' }).optional(),
   })
   .strict();
 
@@ -158,7 +166,37 @@ export const TerminatorSchema = z
 
 const KEY_ID = integer(0, 255);
 
-export const AoPolicySchema = z
+/**
+ * What a key does on a policy (BIRD's preferred/deprecated keys):
+ * - preferred: sent with and asked of the peer (current key and RNextKeyID); exactly one per policy;
+ * - accept: installed everywhere and accepted; sent with only when the peer asks for it (its RNextKeyID);
+ * - deprecated: kept on established connections until the peer has moved off it, then removed;
+ *   never installed for new connections.
+ */
+export const KEY_ROLES = ['preferred', 'accept', 'deprecated'] as const;
+export type KeyRole = (typeof KEY_ROLES)[number];
+
+const keySourceField = () =>
+  text('a key source such as "env:TCPAO_KEY"').transform((value, ctx) => {
+    const parsed = parseKeySource(value);
+    if (parsed.ok) return parsed.value;
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: parsed.message });
+    return z.NEVER;
+  });
+
+/** One [[ao_policy.key]] table. */
+export const AoKeySchema = z
+  .object({
+    send_id: KEY_ID,
+    recv_id: KEY_ID,
+    mac_alg: oneOf(MAC_ALGORITHMS, 'algorithm'),
+    key_source: keySourceField(),
+    role: oneOf(KEY_ROLES, 'key role').default('accept'),
+  })
+  .strict();
+
+/** The fields of one [[ao_policy]] table, each checked on its own. */
+export const AoPolicyFields = z
   .object({
     name: text('a policy name').regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
       message: 'must be 1 to 64 characters of letters, digits, ".", "_" and "-", starting with a letter or digit',
@@ -170,26 +208,128 @@ export const AoPolicySchema = z
       return z.NEVER;
     }),
     peer_port: integer(0, 65_535, ' (0 means any port)').default(0),
-    keyid: KEY_ID,
+    keyid: KEY_ID.optional(),
     send_id: KEY_ID.optional(),
     recv_id: KEY_ID.optional(),
-    mac_alg: oneOf(MAC_ALGORITHMS, 'algorithm'),
-    key_source: text('a key source such as "env:TCPAO_KEY"').transform((value, ctx) => {
-      const parsed = parseKeySource(value);
-      if (parsed.ok) return parsed.value;
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: parsed.message });
-      return z.NEVER;
-    }),
+    mac_alg: oneOf(MAC_ALGORITHMS, 'algorithm').optional(),
+    key_source: keySourceField().optional(),
+    key: z
+      .array(AoKeySchema, {
+        errorMap: (_issue, ctx) => ({
+          message:
+            typeof ctx.data === 'string'
+              ? 'a key is never written into the config: set key_source = "env:NAME" or "file:PATH" ' +
+                '(several keys go in [[ao_policy.key]] tables, each with its own key_source)'
+              : `expected one or more [[ao_policy.key]] tables, got ${describeValue(ctx.data)}`,
+        }),
+      })
+      .min(1, { message: 'is empty; add at least one [[ao_policy.key]] table or drop "key"' })
+      .optional(),
     maclen: integer(MIN_MACLEN, MAX_MACLEN).default(DEFAULT_MACLEN),
     exclude_tcp_options: boolean().default(false),
     vrf_ifindex: integer(0, 2_147_483_647, ' (0 means the default VRF)').default(0),
   })
-  .strict()
-  .transform((policy) => ({
-    ...policy,
-    send_id: policy.send_id ?? policy.keyid,
-    recv_id: policy.recv_id ?? policy.keyid,
-  }));
+  .strict();
+
+const SINGLE_KEY_FIELDS = ['keyid', 'send_id', 'recv_id', 'mac_alg', 'key_source'] as const;
+
+/** A key of a policy after validation; `position` is its index in [[ao_policy.key]], or undefined for the single-key form. */
+export interface AoKeyEntry {
+  readonly send_id: number;
+  readonly recv_id: number;
+  readonly mac_alg: (typeof MAC_ALGORITHMS)[number];
+  readonly key_source: z.infer<typeof AoKeySchema>['key_source'];
+  readonly role: KeyRole;
+  readonly position: number | undefined;
+}
+
+/**
+ * A policy has either the spec's single key (keyid, optional send_id/recv_id,
+ * mac_alg, key_source on the policy) or a list of [[ao_policy.key]] tables.
+ * Either way the output carries `keys`, and the policy-level id, algorithm and
+ * key source fields describe the preferred key.
+ */
+export const AoPolicySchema = AoPolicyFields.superRefine((policy, ctx) => {
+  if (policy.key === undefined) {
+    if (policy.keyid === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['keyid'], message: 'missing; expected an integer from 0 to 255' });
+    }
+    if (policy.mac_alg === undefined) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['mac_alg'],
+        message: `missing; use ${MAC_ALGORITHMS.slice(0, -1).join(', ')} or ${MAC_ALGORITHMS[MAC_ALGORITHMS.length - 1]}`,
+      });
+    }
+    if (policy.key_source === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['key_source'], message: 'missing; expected a key source such as "env:TCPAO_KEY"' });
+    }
+    return;
+  }
+  for (const field of SINGLE_KEY_FIELDS) {
+    if (policy[field] !== undefined) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: [field],
+        message: 'cannot be combined with [[ao_policy.key]] tables; give each key its ids, mac_alg and key_source in its own table',
+      });
+    }
+  }
+  const preferred = policy.key.filter((key) => key.role === 'preferred').length;
+  if (preferred !== 1) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ['key'],
+      message: `has ${preferred} keys with role = "preferred"; mark exactly one key preferred (the one to send with)`,
+    });
+  }
+  const sendIds = new Map<number, number>();
+  const recvIds = new Map<number, number>();
+  policy.key.forEach((key, index) => {
+    const earlierSend = sendIds.get(key.send_id);
+    if (earlierSend !== undefined) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['key', index, 'send_id'],
+        message: `${key.send_id} is already the send_id of key[${earlierSend}]; the kernel refuses two keys with one send_id for a peer (EEXIST)`,
+      });
+    } else sendIds.set(key.send_id, index);
+    const earlierRecv = recvIds.get(key.recv_id);
+    if (earlierRecv !== undefined) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['key', index, 'recv_id'],
+        message: `${key.recv_id} is already the recv_id of key[${earlierRecv}]; the kernel refuses two keys with one recv_id for a peer (EEXIST)`,
+      });
+    } else recvIds.set(key.recv_id, index);
+  });
+}).transform((policy) => {
+  const { key: tables, ...fields } = policy;
+  const keys: AoKeyEntry[] =
+    tables === undefined
+      ? [
+          {
+            send_id: policy.send_id ?? (policy.keyid as number),
+            recv_id: policy.recv_id ?? (policy.keyid as number),
+            mac_alg: policy.mac_alg as AoKeyEntry['mac_alg'],
+            key_source: policy.key_source as AoKeyEntry['key_source'],
+            role: 'preferred',
+            position: undefined,
+          },
+        ]
+      : tables.map((table, position) => ({ ...table, position }));
+  // superRefine guarantees one preferred key; the fallback only satisfies the type checker.
+  const preferred = keys.find((key) => key.role === 'preferred') ?? (keys[0] as AoKeyEntry);
+  return {
+    ...fields,
+    keyid: policy.keyid ?? preferred.send_id,
+    send_id: preferred.send_id,
+    recv_id: preferred.recv_id,
+    mac_alg: preferred.mac_alg,
+    key_source: preferred.key_source,
+    keys,
+  };
+});
 
 export const SECTION_COUNT_MESSAGE = 'a config has exactly one of [initiator] or [terminator]';
 
@@ -235,7 +375,8 @@ export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   global: Object.keys(GlobalSchema.shape),
   initiator: Object.keys(InitiatorSchema.shape),
   terminator: Object.keys(TerminatorSchema.shape),
-  ao_policy: Object.keys(AoPolicySchema.innerType().shape),
+  ao_policy: Object.keys(AoPolicyFields.shape),
+  'ao_policy.key': Object.keys(AoKeySchema.shape),
 };
 
 export type DeepReadonly<T> = T extends (infer U)[]
