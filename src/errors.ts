@@ -48,6 +48,11 @@ export const ErrorCodes = {
   ERR_TCPAO_LISTEN: 'a listener cannot be opened',
   ERR_TCPAO_SHUTDOWN_TIMEOUT: 'shutdown did not finish before its deadline',
   ERR_TCPAO_INTERNAL: 'an unexpected internal error (a bug)',
+  ERR_TCPAO_RELOAD_RESTART_NEEDED: 'a reload changes a setting that only a restart can change; nothing was applied',
+  ERR_TCPAO_RELOAD_KEY_IN_USE: 'a reload changes the bytes of a key in use under the same ids; nothing was applied',
+  ERR_TCPAO_RELOAD_TARGET: 'the process to reload cannot be found or signalled',
+  ERR_TCPAO_METRICS_LISTEN: 'the metrics listener cannot be opened',
+  ERR_TCPAO_PID_FILE: 'the pid file cannot be written',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
@@ -95,6 +100,7 @@ const USER_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ERR_TCPAO_BUNDLE_NOT_FOUND',
   'ERR_TCPAO_BUNDLE_OUTPUT_EXISTS',
   'ERR_TCPAO_BUNDLE_IMAGE_LIST',
+  'ERR_TCPAO_RELOAD_TARGET',
 ]);
 
 export function isUserError(err: unknown): err is TcpAoError {
