@@ -14,6 +14,7 @@ import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 
 import { GLOBAL_DEFAULTS } from '../src/config/schema';
+import { defaultBinding } from '../src/native';
 import type { RelaySettings } from '../src/proxy/plan';
 import { startRelay } from '../src/proxy/relay';
 import { applySocketSettings } from '../src/proxy/server';
@@ -63,8 +64,8 @@ async function main(): Promise<void> {
     upstream.once('connect', () => {
       clearTimeout(timer);
       upstream.removeAllListeners('error');
-      applySocketSettings(client, settings);
-      applySocketSettings(upstream, settings);
+      applySocketSettings(client, settings, defaultBinding());
+      applySocketSettings(upstream, settings, defaultBinding());
       active += 1;
       void startRelay(client, upstream, { idleTimeoutMs: settings.idleTimeoutMs }).done.then(() => {
         active -= 1;

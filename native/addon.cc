@@ -19,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setInfo", Napi::Function::New(env, tcpao::SetInfo, "setInfo"));
   exports.Set("createListener", Napi::Function::New(env, tcpao::CreateListener, "createListener"));
   exports.Set("connect", Napi::Function::New(env, tcpao::ConnectAo, "connect"));
+  exports.Set("setKeepalive", Napi::Function::New(env, tcpao::SetKeepalive, "setKeepalive"));
   return exports;
 }
 

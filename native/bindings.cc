@@ -184,6 +184,21 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// setKeepalive(fd, idleSecs, intervalSecs, probes): TCP keepalive with all three knobs.
+Napi::Value SetKeepalive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  Napi::Object opts = ObjectArg(info, 1, "keepalive");
+  // Linux caps TCP_KEEPIDLE and TCP_KEEPINTVL at 32767 s and TCP_KEEPCNT at 127.
+  int idle = static_cast<int>(IntegerProp(opts, "idleSecs", "keepalive.idleSecs", 1, 32767, true, 0));
+  int interval = static_cast<int>(IntegerProp(opts, "intervalSecs", "keepalive.intervalSecs", 1, 32767, true, 0));
+  int probes = static_cast<int>(IntegerProp(opts, "probes", "keepalive.probes", 1, 127, true, 0));
+  Failure f;
+  int rc = set_keepalive(fd, idle, interval, probes, &f);
+  if (rc < 0) throw FailureError(env, rc, f);
+  return env.Undefined();
+}
+
 // addKey(fd, key): TCP_AO_ADD_KEY with read-back.
 Napi::Value AddKey(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

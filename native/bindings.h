@@ -16,6 +16,7 @@ Napi::Value GetKeys(const Napi::CallbackInfo& info);
 Napi::Value GetInfo(const Napi::CallbackInfo& info);
 Napi::Value SetInfo(const Napi::CallbackInfo& info);
 Napi::Value CreateListener(const Napi::CallbackInfo& info);
+Napi::Value SetKeepalive(const Napi::CallbackInfo& info);
 
 }  // namespace tcpao
 

@@ -434,6 +434,31 @@ int close_fd(int fd, Failure* f) {
 }
 
 /**
+ * set_keepalive() - SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT
+ * libuv (Node 20) sets only the idle time, so the interval and probe count
+ * the config asks for are set here.
+ *
+ * Result: 0, or -errno.
+ */
+int set_keepalive(int fd, int idle_secs, int interval_secs, int probes, Failure* f) {
+  int family = 0;
+  int rc = check_tcp_socket(fd, &family, f);
+  if (rc < 0) return rc;
+  const int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) < 0) return record(f, "setsockopt", "SO_KEEPALIVE");
+  if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_secs, sizeof(idle_secs)) < 0) {
+    return record(f, "setsockopt", "TCP_KEEPIDLE");
+  }
+  if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_secs, sizeof(interval_secs)) < 0) {
+    return record(f, "setsockopt", "TCP_KEEPINTVL");
+  }
+  if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes)) < 0) {
+    return record(f, "setsockopt", "TCP_KEEPCNT");
+  }
+  return 0;
+}
+
+/**
  * add_key() - setsockopt(TCP_AO_ADD_KEY), then read the key back
  * An IPv6 key on an IPv4 socket is refused with -EAFNOSUPPORT. If the
  * read-back fails or differs, the key is deleted again so the socket never

@@ -144,6 +144,7 @@ int create_listener(const ListenSpec& spec, const std::vector<KeySpec>& keys, in
 int connect_start(const ConnectSpec& spec, const std::vector<KeySpec>& keys, int* out_fd, bool* in_progress,
                   Failure* f);
 int connect_result(int fd, Failure* f);
+int set_keepalive(int fd, int idle_secs, int interval_secs, int probes, Failure* f);
 
 }  // namespace tcpao
 

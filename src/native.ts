@@ -87,6 +87,12 @@ export interface AoInfoUpdate {
   readonly acceptIcmps?: boolean;
 }
 
+export interface KeepaliveOptions {
+  readonly idleSecs: number;
+  readonly intervalSecs: number;
+  readonly probes: number;
+}
+
 export type ProbeResult =
   | { readonly supported: true }
   | { readonly supported: false; readonly errno: number; readonly code: string; readonly reason: string };
@@ -143,6 +149,8 @@ export interface TcpAoBinding {
   connectAo(opts: AoConnectOptions): Promise<number>;
   addKey(fd: number, key: AoKeySpec): void;
   deleteKey(fd: number, ref: AoKeyRef): void;
+  /** SO_KEEPALIVE with idle time, probe interval and probe count (libuv sets only the idle time). */
+  setKeepalive(fd: number, keepalive: KeepaliveOptions): void;
   getKeys(fd: number): AoKeyInfo[];
   getAoInfo(fd: number): AoInfo;
   setAoInfo(fd: number, update: AoInfoUpdate): void;
@@ -219,6 +227,7 @@ export interface NativeAddon {
   getKeys(fd: number): AoKeyInfo[];
   getInfo(fd: number): NativeAoInfo;
   setInfo(fd: number, update: AoInfoUpdate): void;
+  setKeepalive(fd: number, keepalive: KeepaliveOptions): void;
   createListener(opts: {
     readonly host: string;
     readonly port: number;
@@ -243,6 +252,7 @@ const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'deleteKey',
   'getKeys',
   'getInfo',
+  'setKeepalive',
   'setInfo',
   'createListener',
   'connect',
@@ -735,6 +745,18 @@ export function createBinding(load: () => NativeAddon): TcpAoBinding {
       if (u.aoRequired !== undefined) checked.aoRequired = checkOptionalBoolean(u.aoRequired, 'update.aoRequired');
       if (u.acceptIcmps !== undefined) checked.acceptIcmps = checkOptionalBoolean(u.acceptIcmps, 'update.acceptIcmps');
       call(`setAoInfo fd ${checkedFd}`, (a) => a.setInfo(checkedFd, checked));
+    },
+
+    setKeepalive(fd: number, keepalive: KeepaliveOptions): void {
+      const checkedFd = checkFd(fd);
+      const k = checkObject(keepalive, 'keepalive') as Partial<Record<keyof KeepaliveOptions, unknown>>;
+      // Linux caps TCP_KEEPIDLE and TCP_KEEPINTVL at 32767 s and TCP_KEEPCNT at 127.
+      const checked: KeepaliveOptions = {
+        idleSecs: checkInteger(k.idleSecs, 'keepalive.idleSecs', 1, 32_767),
+        intervalSecs: checkInteger(k.intervalSecs, 'keepalive.intervalSecs', 1, 32_767),
+        probes: checkInteger(k.probes, 'keepalive.probes', 1, 127),
+      };
+      call(`setKeepalive fd ${checkedFd}`, (a) => a.setKeepalive(checkedFd, checked));
     },
 
     openScratchSocket(family: 4 | 6): number {

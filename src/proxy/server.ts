@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { AoInfo } from '../native';
+import type { AoInfo, TcpAoBinding } from '../native';
 import { startRelay, type RelayEndReason } from './relay';
 import type { RelaySettings } from './plan';
 import { SessionTracker } from './sessions';
@@ -38,6 +38,7 @@ export interface ProxyServerOptions {
   readonly relay: RelaySettings;
   readonly log: Logger;
   readonly handler: ConnectionHandler;
+  readonly binding: Pick<TcpAoBinding, 'setKeepalive' | 'socketFd'>;
 }
 
 export interface ProxyServer {
@@ -63,9 +64,20 @@ function countersOf(info: AoInfo): Record<string, string | number> {
   };
 }
 
-export function applySocketSettings(socket: Socket, settings: RelaySettings): void {
+export function applySocketSettings(
+  socket: Socket,
+  settings: RelaySettings,
+  binding: Pick<TcpAoBinding, 'setKeepalive' | 'socketFd'>,
+): void {
   socket.setNoDelay(true);
-  if (settings.keepalive.enabled) socket.setKeepAlive(true, settings.keepalive.idleSecs * 1_000);
+  const { keepalive } = settings;
+  if (keepalive.enabled) {
+    binding.setKeepalive(binding.socketFd(socket), {
+      idleSecs: keepalive.idleSecs,
+      intervalSecs: keepalive.intervalSecs,
+      probes: keepalive.probes,
+    });
+  }
 }
 
 /**
@@ -74,7 +86,7 @@ export function applySocketSettings(socket: Socket, settings: RelaySettings): vo
  * closed, with bytes each way, duration and reason.
  */
 export function createProxyServer(options: ProxyServerOptions): ProxyServer {
-  const { log, handler, relay: settings } = options;
+  const { log, handler, relay: settings, binding } = options;
   const sessions = new SessionTracker();
   const pending = new Set<Socket>();
   let accepting = true;
@@ -103,13 +115,15 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       .open(client, id)
       .then((legs) => {
         pending.delete(client);
-        if (client.destroyed) {
+        try {
+          if (client.destroyed) throw new ConnectionRefused('client_gone', 'client closed before the relay started');
+          applySocketSettings(client, settings, binding);
+          applySocketSettings(legs.upstream, settings, binding);
+        } catch (error) {
           legs.upstream.resetAndDestroy();
-          legs.wire.resetAndDestroy();
-          throw new ConnectionRefused('client_gone', 'client closed before the relay started');
+          if (legs.wire !== client) legs.wire.resetAndDestroy();
+          throw error;
         }
-        applySocketSettings(client, settings);
-        applySocketSettings(legs.upstream, settings);
         relayConnection(id, peer, client, legs, connLog);
       })
       .catch((error: unknown) => {

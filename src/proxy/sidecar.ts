@@ -52,6 +52,7 @@ export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<
     proxy = createProxyServer({
       relay: plan.relay,
       log: proxyLog,
+      binding,
       handler: createInitiatorHandler(plan, binding, proxyLog),
     });
     await listenOn(proxy, { host: plan.listenPlain.host, port: plan.listenPlain.port, backlog: plan.relay.listenBacklog });
@@ -75,6 +76,7 @@ export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<
     proxy = createProxyServer({
       relay: plan.relay,
       log: proxyLog,
+      binding,
       handler: createTerminatorHandler(plan, binding, proxyLog),
     });
     try {

@@ -39,6 +39,7 @@ function failing(err: Error, probe = { errno: 2, code: 'ENOENT' }): TcpAoBinding
     getKeys: fail,
     getInfo: fail,
     setInfo: fail,
+    setKeepalive: fail,
     createListener: fail,
     connect: async () => fail(),
   };

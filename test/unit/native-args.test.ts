@@ -46,6 +46,9 @@ function recorder(): Recorder {
       calls.push('addKey');
       keys.push({ ...key });
     },
+    setKeepalive: () => {
+      calls.push('setKeepalive');
+    },
     deleteKey: () => {
       calls.push('deleteKey');
     },
@@ -237,6 +240,21 @@ t.test('deleteKey and setAoInfo check their arguments', async (t) => {
   r.binding.deleteKey(5, { peer: '192.0.2.1', sendId: 1, recvId: 1 });
   r.binding.setAoInfo(5, { currentKey: 3, aoRequired: true });
   t.same(r.calls, ['deleteKey', 'setInfo']);
+});
+
+t.test('setKeepalive checks the kernel limits before the native call', async (t) => {
+  const r = recorder();
+  assertInvalid(t, () => r.binding.setKeepalive(5, { idleSecs: 0, intervalSecs: 10, probes: 3 }), 'keepalive.idleSecs', /1 to 32767/);
+  assertInvalid(
+    t,
+    () => r.binding.setKeepalive(5, { idleSecs: 30, intervalSecs: 32_768, probes: 3 }),
+    'keepalive.intervalSecs',
+    /1 to 32767/,
+  );
+  assertInvalid(t, () => r.binding.setKeepalive(5, { idleSecs: 30, intervalSecs: 10, probes: 128 }), 'keepalive.probes', /1 to 127/);
+  t.same(r.calls, [], 'nothing reached the addon');
+  r.binding.setKeepalive(5, { idleSecs: 30, intervalSecs: 10, probes: 3 });
+  t.same(r.calls, ['setKeepalive']);
 });
 
 t.test('socketFd reads the handle fd without any', async (t) => {
