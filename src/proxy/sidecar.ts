@@ -1,22 +1,28 @@
 import type { Logger } from 'pino';
 import type { SidecarConfig } from '../config/load';
-import { toAoKeySpec } from '../config/policy';
+import { keysForNewSockets, toKeySpec, wireKeysOf, type WireKey } from '../rotation/keyset';
+import { createLiveHandler, type Admission } from '../rotation/live-handler';
+import { startRuntime } from '../rotation/runtime';
 import { TcpAoError } from '../errors';
 import { defaultBinding, type TcpAoBinding } from '../native';
-import { createInitiatorHandler } from './initiator';
 import { describePolicies, formatEndpoint, type Endpoint, type ProxyPlan, type WirePolicy } from './plan';
 import { createProxyServer, type ProxyServer } from './server';
-import { createTerminatorHandler } from './terminator';
 
 export interface SidecarDeps {
   readonly binding: TcpAoBinding;
   readonly log: Logger;
+  /** Checks each new wire socket against the live key generation (the rotation controller). */
+  readonly admit?: Admission;
 }
 
 export interface RunningSidecar {
   readonly proxy: ProxyServer;
   /** The address the listener is bound to (useful when the config asked for port 0). */
   address(): Endpoint;
+  /** The AO listener's fd (terminator only), for keys added or removed on reload. */
+  readonly listenerFd: number | undefined;
+  /** New connections use `plan` from now on (a reload; same mode and listener). */
+  usePlan(plan: ProxyPlan): void;
   /**
    * Stops accepting, lets relays finish until the deadline, then resets what is
    * left. Resolves 'clean' when nothing had to be cut.
@@ -47,13 +53,15 @@ function listenOn(
 export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<RunningSidecar> {
   const { binding, log } = deps;
   const proxyLog = log.child({ module: plan.mode });
+  const live = createLiveHandler(plan, binding, proxyLog, deps.admit);
   let proxy: ProxyServer;
+  let listenerFd: number | undefined;
   if (plan.mode === 'initiator') {
     proxy = createProxyServer({
       relay: plan.relay,
       log: proxyLog,
       binding,
-      handler: createInitiatorHandler(plan, binding, proxyLog),
+      handler: live.handler,
     });
     await listenOn(proxy, { host: plan.listenPlain.host, port: plan.listenPlain.port, backlog: plan.relay.listenBacklog });
     proxyLog.info(
@@ -77,7 +85,7 @@ export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<
       relay: plan.relay,
       log: proxyLog,
       binding,
-      handler: createTerminatorHandler(plan, binding, proxyLog),
+      handler: live.handler,
     });
     try {
       await listenOn(proxy, { fd });
@@ -85,6 +93,7 @@ export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<
       binding.closeFd(fd);
       throw error;
     }
+    listenerFd = fd;
     const installed = binding.getKeys(fd);
     proxyLog.info(
       {
@@ -132,7 +141,7 @@ export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<
     return shuttingDown;
   };
 
-  return { proxy, address, shutdown };
+  return { proxy, address, shutdown, listenerFd, usePlan: (next) => live.use(next) };
 }
 
 /** Maps the validated config onto what the proxy needs; key bytes leave their SecretKey here. */
@@ -150,17 +159,19 @@ export function planFromConfig(config: SidecarConfig): ProxyPlan {
       probes: global.keepalive_probes,
     },
   };
-  // On the initiator the first applicable key is the one to send with (current) and to ask for (RNext).
-  const policies = config.activePolicies.map(
-    (policy, index): WirePolicy => ({
+  // New sockets get every key but the deprecated ones. On the initiator the first applicable policy's
+  // preferred key is the one to send with (current) and to ask for (RNext).
+  const policies = config.activePolicies.map((policy, index): WirePolicy => {
+    const flagged = (key: WireKey) =>
+      config.mode === 'initiator' && index === 0 && key.role === 'preferred' ? { setCurrent: true, setRnext: true } : {};
+    const keys = keysForNewSockets(wireKeysOf(policy));
+    return {
       name: policy.name,
       peer: policy.peer_ip.address,
       prefixLength: policy.peer_ip.prefixLength,
-      keys: [
-        toAoKeySpec(policy, config.mode === 'initiator' && index === 0 ? { setCurrent: true, setRnext: true } : {}),
-      ],
-    }),
-  );
+      keys: keys.map((key) => toKeySpec(key, flagged(key))),
+    };
+  });
   if (config.mode === 'initiator') {
     const sourceIp = config.initiator.source_ip?.address;
     return {
@@ -182,7 +193,15 @@ export function planFromConfig(config: SidecarConfig): ProxyPlan {
  */
 export async function runSidecar(config: SidecarConfig, logger: Logger, binding: TcpAoBinding = defaultBinding()): Promise<void> {
   const log = logger.child({ module: 'sidecar' });
-  const sidecar = await startSidecar(planFromConfig(config), { binding, log: logger });
+  // The controller exists once the sidecar runs; until then every connection uses the first generation as is.
+  let admit: Admission | undefined;
+  const sidecar = await startSidecar(planFromConfig(config), {
+    binding,
+    log: logger,
+    admit: (socket, kind) => admit?.(socket, kind),
+  });
+  const runtime = await startRuntime({ config, sidecar, logger, binding, planFromConfig });
+  admit = (socket, kind) => runtime.controller.admit(socket, kind);
   const deadlineMs = config.global.shutdown_timeout_secs * 1_000;
   const outcome = await new Promise<'clean' | 'forced'>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
@@ -198,6 +217,7 @@ export async function runSidecar(config: SidecarConfig, logger: Logger, binding:
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  await runtime.close();
   if (outcome === 'forced') {
     throw new TcpAoError(
       'ERR_TCPAO_SHUTDOWN_TIMEOUT',

@@ -1,0 +1,189 @@
+/**
+ * A snapshot of the running sidecar for /status and /metrics: listeners,
+ * connections with their AO state read from the sockets at that moment,
+ * totals, and the config generation with the last reload. Key ids, counters
+ * and lengths only: no key bytes exist in any of these objects.
+ */
+import type { AoInfo, AoKeyInfo, TcpAoBinding } from '../native';
+import type { ReloadRecord } from '../rotation/controller';
+import type { PendingRemoval } from '../rotation/reconcile';
+
+export interface AoCounters {
+  readonly pktGood: number;
+  readonly pktBad: number;
+  readonly pktKeyNotFound: number;
+  readonly pktAoRequired: number;
+  readonly pktDroppedIcmp: number;
+}
+
+export interface KeyStatus {
+  readonly peer: string;
+  readonly sendId: number;
+  readonly recvId: number;
+  readonly algorithm: string;
+  readonly maclen: number;
+  readonly isCurrent: boolean;
+  readonly isRnext: boolean;
+  readonly pktGood: number;
+  readonly pktBad: number;
+}
+
+export interface ConnectionStatus {
+  readonly id: number;
+  /** The plain client (initiator) or the AO peer (terminator), as address:port. */
+  readonly peer: string;
+  /** The AO peer's address. */
+  readonly wirePeer: string;
+  readonly startedAt: string;
+  readonly ageSecs: number;
+  readonly bytesClientToUpstream: number;
+  readonly bytesUpstreamToClient: number;
+  readonly currentKey: number | null;
+  readonly rnextKey: number | null;
+  readonly aoRequired: boolean | null;
+  readonly ao: AoCounters | null;
+  readonly keys: readonly KeyStatus[];
+  readonly pendingRemovals: readonly PendingRemoval[];
+}
+
+export interface ListenerStatus {
+  readonly kind: 'plain' | 'ao';
+  readonly address: string;
+  readonly aoRequired: boolean | null;
+  readonly ao: AoCounters | null;
+  readonly keys: readonly KeyStatus[];
+}
+
+export interface SidecarStatus {
+  readonly mode: 'initiator' | 'terminator';
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly uptimeSecs: number;
+  readonly config: {
+    readonly source: string;
+    readonly generation: number;
+    readonly lastReload: ReloadRecord | null;
+    readonly reloadsApplied: number;
+    readonly reloadsFailed: number;
+  };
+  readonly listeners: readonly ListenerStatus[];
+  readonly connections: readonly ConnectionStatus[];
+  readonly totals: {
+    readonly connectionsOpen: number;
+    readonly connectionsPending: number;
+    readonly bytesClientToUpstream: number;
+    readonly bytesUpstreamToClient: number;
+    readonly pendingKeyRemovals: number;
+  };
+}
+
+/** What the snapshot reads; runtime.ts builds it from the running sidecar. */
+export interface StatusSource {
+  readonly mode: 'initiator' | 'terminator';
+  readonly startedAt: number;
+  readonly configSource: () => string;
+  readonly generation: () => number;
+  readonly lastReload: () => ReloadRecord | undefined;
+  readonly reloadCounts: () => { readonly applied: number; readonly failed: number };
+  readonly listeners: () => readonly { readonly kind: 'plain' | 'ao'; readonly address: string; readonly fd: number | undefined }[];
+  readonly connections: () => readonly {
+    readonly id: number;
+    readonly peer: string;
+    readonly wirePeer: string;
+    readonly fd: number;
+    readonly startedAt: number;
+    readonly bytes: () => { readonly clientToUpstream: number; readonly upstreamToClient: number };
+  }[];
+  readonly pendingConnections: () => number;
+  readonly pendingRemovals: () => ReadonlyMap<number, readonly PendingRemoval[]>;
+}
+
+function counters(info: AoInfo): AoCounters {
+  return {
+    pktGood: Number(info.pktGood),
+    pktBad: Number(info.pktBad),
+    pktKeyNotFound: Number(info.pktKeyNotFound),
+    pktAoRequired: Number(info.pktAoRequired),
+    pktDroppedIcmp: Number(info.pktDroppedIcmp),
+  };
+}
+
+function keyStatus(key: AoKeyInfo): KeyStatus {
+  return {
+    peer: `${key.peer}/${key.prefixLength}`,
+    sendId: key.sendId,
+    recvId: key.recvId,
+    algorithm: key.kernelAlgorithm,
+    maclen: key.maclen,
+    isCurrent: key.isCurrent,
+    isRnext: key.isRnext,
+    pktGood: Number(key.pktGood),
+    pktBad: Number(key.pktBad),
+  };
+}
+
+/** The socket's AO state, or nulls when the fd is already closing. */
+function readSocket(binding: TcpAoBinding, fd: number): { info: AoInfo | undefined; keys: AoKeyInfo[] } {
+  try {
+    return { info: binding.getAoInfo(fd), keys: binding.getKeys(fd) };
+  } catch {
+    return { info: undefined, keys: [] };
+  }
+}
+
+export function snapshot(source: StatusSource, binding: TcpAoBinding, now: number = Date.now()): SidecarStatus {
+  const pending = source.pendingRemovals();
+  const listeners = source.listeners().map((listener): ListenerStatus => {
+    if (listener.fd === undefined) return { kind: listener.kind, address: listener.address, aoRequired: null, ao: null, keys: [] };
+    const { info, keys } = readSocket(binding, listener.fd);
+    return {
+      kind: listener.kind,
+      address: listener.address,
+      aoRequired: info?.aoRequired ?? null,
+      ao: info === undefined ? null : counters(info),
+      keys: keys.map(keyStatus),
+    };
+  });
+  const connections = source.connections().map((connection): ConnectionStatus => {
+    const { info, keys } = readSocket(binding, connection.fd);
+    const bytes = connection.bytes();
+    return {
+      id: connection.id,
+      peer: connection.peer,
+      wirePeer: connection.wirePeer,
+      startedAt: new Date(connection.startedAt).toISOString(),
+      ageSecs: Math.max(0, (now - connection.startedAt) / 1_000),
+      bytesClientToUpstream: bytes.clientToUpstream,
+      bytesUpstreamToClient: bytes.upstreamToClient,
+      currentKey: info?.currentKey ?? null,
+      rnextKey: info?.rnextKey ?? null,
+      aoRequired: info?.aoRequired ?? null,
+      ao: info === undefined ? null : counters(info),
+      keys: keys.map(keyStatus),
+      pendingRemovals: pending.get(connection.id) ?? [],
+    };
+  });
+  const counts = source.reloadCounts();
+  return {
+    mode: source.mode,
+    pid: process.pid,
+    startedAt: new Date(source.startedAt).toISOString(),
+    uptimeSecs: Math.max(0, (now - source.startedAt) / 1_000),
+    config: {
+      source: source.configSource(),
+      generation: source.generation(),
+      lastReload: source.lastReload() ?? null,
+      reloadsApplied: counts.applied,
+      reloadsFailed: counts.failed,
+    },
+    listeners,
+    connections,
+    totals: {
+      connectionsOpen: connections.length,
+      connectionsPending: source.pendingConnections(),
+      bytesClientToUpstream: connections.reduce((sum, connection) => sum + connection.bytesClientToUpstream, 0),
+      bytesUpstreamToClient: connections.reduce((sum, connection) => sum + connection.bytesUpstreamToClient, 0),
+      pendingKeyRemovals: [...pending.values()].reduce((sum, list) => sum + list.length, 0),
+    },
+  };
+}

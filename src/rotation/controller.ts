@@ -1,0 +1,462 @@
+/**
+ * Reload and key rotation for a running sidecar. A reload re-reads the config
+ * and its key sources, validates everything, and only then applies the
+ * difference to the listener, to every established wire socket and to the
+ * connections made from then on. Keys on their way out are removed once the
+ * peer has moved off them, on a timer and at each reload. Nothing here closes
+ * a connection that is relaying; the one refusal is a connection accepted with
+ * a key that a reload had already retired.
+ */
+import type { Logger } from 'pino';
+
+import type { IpFamily } from '../config/address';
+import { formatEndpoint } from '../config/address';
+import { ConfigError, loadConfigFile, type ConfigProblem, type LoadedConfig, type SidecarConfig } from '../config/load';
+import type { TcpAoBinding } from '../native';
+import { ConnectionRefused } from '../proxy/server';
+import {
+  allKeys,
+  changedIdentities,
+  describeKey,
+  generationFromConfig,
+  keysForPeer,
+  type KeyGeneration,
+} from './keyset';
+import { applySocketPlan, planSocket, type PendingRemoval, type SocketKind, type SocketPlan } from './reconcile';
+
+/** A relaying connection's wire socket, as the controller sees it. */
+export interface WireSocket {
+  readonly id: number;
+  readonly fd: number;
+  /** The AO peer's address (the terminator for an initiator, the initiator for a terminator). */
+  readonly peerAddress: string;
+  readonly family: IpFamily;
+}
+
+/** What the controller needs from the running proxy. */
+export interface RotationTarget {
+  readonly mode: 'initiator' | 'terminator';
+  /** The AO listener's fd (terminator only). */
+  readonly listenerFd: number | undefined;
+  wireSockets(): readonly WireSocket[];
+  /** Serve connections made from now on with this plan. */
+  usePlan(config: SidecarConfig): void;
+}
+
+export interface ReloadProblem {
+  readonly code: string;
+  readonly path: string;
+  readonly message: string;
+}
+
+export interface ReloadRecord {
+  readonly at: string;
+  readonly result: 'applied' | 'failed';
+  readonly generation: number;
+  readonly problems: readonly ReloadProblem[];
+  readonly keysAdded: number;
+  readonly keysRemoved: number;
+  readonly pendingRemovals: number;
+  readonly restartNeeded: readonly string[];
+}
+
+export interface RotationOptions {
+  readonly config: SidecarConfig;
+  readonly binding: TcpAoBinding;
+  readonly log: Logger;
+  readonly target: RotationTarget;
+  /** How often keys waiting for the peer are tried again. */
+  readonly retryMs?: number;
+  /** Environment for env: key sources (the process's own by default). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Loads the config on reload (the file at config.source by default). */
+  readonly load?: (source: string, mode: SidecarConfig['mode'], env: NodeJS.ProcessEnv) => LoadedConfig;
+}
+
+const DEFAULT_RETRY_MS = 1_000;
+
+/** Global settings read once at start; a reload reports changes to them instead of applying them. */
+const RESTART_ONLY_GLOBALS = [
+  'log_format',
+  'log_level',
+  'idle_timeout_secs',
+  'tcp_keepalive',
+  'keepalive_time_secs',
+  'keepalive_intvl_secs',
+  'keepalive_probes',
+  'connect_timeout_secs',
+  'max_connections',
+  'shutdown_timeout_secs',
+  'listen_backlog',
+  'metrics_listen',
+  'pid_file',
+] as const;
+
+function endpointText(endpoint: { readonly host: string; readonly port: number; readonly family: IpFamily } | undefined): string {
+  return endpoint === undefined ? '(none)' : formatEndpoint(endpoint);
+}
+
+/** Settings bound to the listener or to established sessions: a reload that changes them is refused. */
+function immutableChanges(before: SidecarConfig, after: SidecarConfig): ReloadProblem[] {
+  const problems: ReloadProblem[] = [];
+  const refuse = (path: string, was: string, now: string, why: string) =>
+    problems.push({
+      code: 'ERR_TCPAO_RELOAD_RESTART_NEEDED',
+      path,
+      message: `changed from ${was} to ${now}; ${why}: restart the sidecar to change it (nothing was applied)`,
+    });
+  if (before.mode !== after.mode) {
+    refuse('(top level)', `[${before.mode}]`, `[${after.mode}]`, 'the mode cannot change on reload');
+    return problems;
+  }
+  if (before.mode === 'initiator' && after.mode === 'initiator') {
+    const was = before.initiator;
+    const now = after.initiator;
+    if (endpointText(was.listen_plain) !== endpointText(now.listen_plain)) {
+      refuse('initiator.listen_plain', endpointText(was.listen_plain), endpointText(now.listen_plain), 'the listener stays open across a reload');
+    }
+    if (endpointText(was.remote_ao) !== endpointText(now.remote_ao)) {
+      refuse('initiator.remote_ao', endpointText(was.remote_ao), endpointText(now.remote_ao), 'established sessions are bound to it');
+    }
+    if ((was.source_ip?.address ?? '(none)') !== (now.source_ip?.address ?? '(none)')) {
+      refuse('initiator.source_ip', was.source_ip?.address ?? '(none)', now.source_ip?.address ?? '(none)', 'established sessions are bound to it');
+    }
+  }
+  if (before.mode === 'terminator' && after.mode === 'terminator') {
+    const was = before.terminator.listen_ao;
+    const now = after.terminator.listen_ao;
+    if (endpointText(was) !== endpointText(now)) {
+      refuse('terminator.listen_ao', endpointText(was), endpointText(now), 'the AO listener stays open across a reload');
+    }
+  }
+  return problems;
+}
+
+function restartOnlyChanges(before: SidecarConfig, after: SidecarConfig): string[] {
+  const text = (value: unknown) => (typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value));
+  return RESTART_ONLY_GLOBALS.filter((name) => text(before.global[name]) !== text(after.global[name])).map((name) => `global.${name}`);
+}
+
+function problemsOf(error: unknown): ReloadProblem[] {
+  if (error instanceof ConfigError) return error.problems.map((problem: ConfigProblem) => ({ ...problem }));
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return [
+    {
+      code: typeof code === 'string' ? code : 'ERR_TCPAO_INTERNAL',
+      path: '(reload)',
+      message: error instanceof Error ? error.message : String(error),
+    },
+  ];
+}
+
+/** Zeroes the key bytes of a config that a reload replaced. */
+function wipeKeys(config: SidecarConfig): void {
+  for (const policy of config.ao_policy) for (const key of policy.keys) key.secret.wipe();
+}
+
+export interface PendingEntry extends PendingRemoval {
+  readonly socket: number | 'listener';
+}
+
+export class RotationController {
+  readonly #binding: TcpAoBinding;
+  readonly #log: Logger;
+  readonly #target: RotationTarget;
+  readonly #retryMs: number;
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #load: NonNullable<RotationOptions['load']>;
+  #config: SidecarConfig;
+  #generation: KeyGeneration;
+  #lastReload: ReloadRecord | undefined;
+  #pending = new Map<number, readonly PendingRemoval[]>();
+  /** Pending entries already logged, so a key that waits is reported once. */
+  #reported = new Set<string>();
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: RotationOptions) {
+    this.#binding = options.binding;
+    this.#log = options.log;
+    this.#target = options.target;
+    this.#retryMs = options.retryMs ?? DEFAULT_RETRY_MS;
+    this.#env = options.env ?? process.env;
+    this.#load = options.load ?? ((source, mode, env) => loadConfigFile(source, { mode, env }));
+    this.#config = options.config;
+    this.#generation = generationFromConfig(options.config, 1);
+  }
+
+  get generation(): number {
+    return this.#generation.number;
+  }
+
+  get config(): SidecarConfig {
+    return this.#config;
+  }
+
+  get lastReload(): ReloadRecord | undefined {
+    return this.#lastReload;
+  }
+
+  /** Keys waiting to be removed, per wire socket id. */
+  pendingRemovals(): ReadonlyMap<number, readonly PendingRemoval[]> {
+    return this.#pending;
+  }
+
+  /** Re-reads the config file and its key sources; applies them only when everything is valid. */
+  reload(): ReloadRecord {
+    let loaded: LoadedConfig;
+    try {
+      loaded = this.#load(this.#config.source, this.#config.mode, this.#env);
+    } catch (error) {
+      return this.#failed(problemsOf(error));
+    }
+    return this.apply(loaded.config);
+  }
+
+  /** Validates `next` against the running state, then applies it; on any problem nothing changes. */
+  apply(next: SidecarConfig): ReloadRecord {
+    const refused = immutableChanges(this.#config, next);
+    if (refused.length > 0) {
+      wipeKeys(next);
+      return this.#failed(refused);
+    }
+    const generation = generationFromConfig(next, this.#generation.number + 1);
+    const changed = changedIdentities(this.#generation, generation);
+
+    // Plan every socket before touching any, so that a refusal leaves all of them as they were.
+    const plans: { fd: number; id: number | 'listener'; plan: SocketPlan }[] = [];
+    const inUse: ReloadProblem[] = [];
+    if (this.#target.listenerFd !== undefined) {
+      const fd = this.#target.listenerFd;
+      const plan = planSocket('listener', { installed: this.#binding.getKeys(fd) }, allKeys(generation), undefined, changed);
+      plans.push({ fd, id: 'listener', plan });
+    }
+    for (const socket of this.#target.wireSockets()) {
+      const plan = this.#planFor(socket, generation, changed);
+      if (plan === undefined) continue;
+      for (const key of plan.inUseChanges) {
+        inUse.push({
+          code: 'ERR_TCPAO_RELOAD_KEY_IN_USE',
+          path: `connection ${socket.id}`,
+          message:
+            `the key ${describeKey(key)} changed (bytes, algorithm or maclen) but is the current or RNext key of this ` +
+            'connection, and the kernel cannot change a key in place: give the new key new send_id/recv_id and rotate ' +
+            'to it (docs/key-rotation.md); nothing was applied',
+        });
+      }
+      plans.push({ fd: socket.fd, id: socket.id, plan });
+    }
+    if (inUse.length > 0) {
+      wipeKeys(next);
+      return this.#failed(inUse);
+    }
+
+    let added = 0;
+    let removed = 0;
+    // The listener first: new connections must find the new keys before the peer starts using them.
+    for (const entry of plans) {
+      const result = applySocketPlan(this.#binding, entry.fd, entry.plan);
+      added += result.added;
+      removed += result.removed;
+      for (const failure of result.failures) {
+        this.#log.warn(
+          { event: 'key_apply_failed', socket: entry.id, action: failure.action, code: failure.code },
+          `could not ${failure.action} on ${entry.id === 'listener' ? 'the listener' : `connection ${entry.id}`}: ${failure.message}`,
+        );
+      }
+      if (entry.id !== 'listener') this.#notePending(entry.id, entry.plan.pending);
+    }
+    const previous = this.#config;
+    this.#config = next;
+    this.#generation = generation;
+    this.#target.usePlan(next);
+    wipeKeys(previous);
+
+    const restartNeeded = restartOnlyChanges(previous, next);
+    const pendingCount = [...this.#pending.values()].reduce((sum, list) => sum + list.length, 0);
+    const record: ReloadRecord = {
+      at: new Date().toISOString(),
+      result: 'applied',
+      generation: generation.number,
+      problems: [],
+      keysAdded: added,
+      keysRemoved: removed,
+      pendingRemovals: pendingCount,
+      restartNeeded,
+    };
+    this.#lastReload = record;
+    this.#log.info(
+      {
+        event: 'reload_applied',
+        generation: generation.number,
+        keysAdded: added,
+        keysRemoved: removed,
+        pendingRemovals: pendingCount,
+        connections: plans.filter((entry) => entry.id !== 'listener').length,
+        keys: generation.policies.map((policy) => ({
+          policy: policy.name,
+          keyIds: policy.keys.map((key) => ({ sendId: key.sendId, recvId: key.recvId, role: key.role, algorithm: key.algorithm })),
+        })),
+      },
+      `reload applied: config generation ${generation.number}`,
+    );
+    if (restartNeeded.length > 0) {
+      this.#log.warn(
+        { event: 'reload_restart_needed', settings: restartNeeded },
+        `${restartNeeded.join(', ')} changed; these take effect at the next restart`,
+      );
+    }
+    this.#schedule();
+    return record;
+  }
+
+  /**
+   * Brings a new wire socket (accepted or just connected) to the current
+   * generation: keys added to the listener after the SYN arrived, or a reload
+   * during connect(), are not on it yet. A terminator refuses a connection
+   * whose handshake used a key the current generation no longer has.
+   */
+  admit(socket: WireSocket, kind: Exclude<SocketKind, 'listener'>): void {
+    const { keys, preferred } = keysForPeer(this.#generation, socket.peerAddress, socket.family);
+    let installed;
+    let info;
+    try {
+      installed = this.#binding.getKeys(socket.fd);
+      info = this.#binding.getAoInfo(socket.fd);
+    } catch {
+      // Not an AO socket: the connection handler refuses it with its own reason.
+      return;
+    }
+    if (kind === 'terminator') {
+      // On an accepted socket the RNext key is the one the peer signed the handshake with.
+      const handshake = installed.find((key) => key.recvId === info.rnextKey);
+      const known = handshake !== undefined && keys.some((key) => key.sendId === handshake.sendId && key.recvId === handshake.recvId);
+      if (!known) {
+        throw new ConnectionRefused(
+          'retired_key',
+          `the peer authenticated with key recv_id ${info.rnextKey}, which config generation ${this.#generation.number} no longer has`,
+          { generation: this.#generation.number },
+        );
+      }
+    }
+    const plan = planSocket(kind, { installed, info }, keys, preferred);
+    const result = applySocketPlan(this.#binding, socket.fd, plan);
+    for (const failure of result.failures) {
+      this.#log.warn(
+        { event: 'key_apply_failed', socket: socket.id, action: failure.action, code: failure.code },
+        `could not ${failure.action} on connection ${socket.id}: ${failure.message}`,
+      );
+    }
+    if (result.added + result.removed > 0 || result.infoSet) {
+      this.#log.info(
+        { event: 'connection_keys_updated', conn: socket.id, generation: this.#generation.number, added: result.added, removed: result.removed },
+        'new connection brought to the current key generation',
+      );
+    }
+    this.#notePending(socket.id, plan.pending);
+    this.#schedule();
+  }
+
+  /** Tries the waiting removals again (the timer calls this). */
+  retryPending(): void {
+    const live = new Map(this.#target.wireSockets().map((socket) => [socket.id, socket]));
+    for (const id of [...this.#pending.keys()]) {
+      const socket = live.get(id);
+      if (socket === undefined) {
+        this.#pending.delete(id);
+        continue;
+      }
+      const plan = this.#planFor(socket, this.#generation, new Set());
+      if (plan === undefined) {
+        this.#pending.delete(id);
+        continue;
+      }
+      const result = applySocketPlan(this.#binding, socket.fd, plan);
+      for (const failure of result.failures) {
+        this.#log.warn(
+          { event: 'key_apply_failed', socket: id, action: failure.action, code: failure.code },
+          `could not ${failure.action} on connection ${id}: ${failure.message}`,
+        );
+      }
+      this.#notePending(id, plan.pending);
+    }
+    this.#schedule();
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #planFor(socket: WireSocket, generation: KeyGeneration, changed: ReadonlySet<string>): SocketPlan | undefined {
+    const { keys, preferred } = keysForPeer(generation, socket.peerAddress, socket.family);
+    try {
+      const installed = this.#binding.getKeys(socket.fd);
+      const info = this.#binding.getAoInfo(socket.fd);
+      return planSocket(this.#target.mode, { installed, info }, keys, preferred, changed);
+    } catch {
+      // The connection is closing and its fd is going away.
+      return undefined;
+    }
+  }
+
+  #notePending(id: number, pending: readonly PendingRemoval[]): void {
+    const previous = this.#pending.get(id) ?? [];
+    for (const gone of previous) {
+      if (!pending.some((entry) => entry.sendId === gone.sendId && entry.recvId === gone.recvId)) {
+        this.#reported.delete(`${id}/${gone.sendId}/${gone.recvId}/${gone.waitingFor}`);
+        this.#log.info(
+          { event: 'key_removed', conn: id, sendId: gone.sendId, recvId: gone.recvId, removal: gone.removal },
+          `key send_id ${gone.sendId}/recv_id ${gone.recvId} removed from connection ${id}`,
+        );
+      }
+    }
+    for (const entry of pending) {
+      const tag = `${id}/${entry.sendId}/${entry.recvId}/${entry.waitingFor}`;
+      if (this.#reported.has(tag)) continue;
+      this.#reported.add(tag);
+      this.#log.info(
+        { event: 'key_removal_pending', conn: id, sendId: entry.sendId, recvId: entry.recvId, removal: entry.removal, waitingFor: entry.waitingFor },
+        `key send_id ${entry.sendId}/recv_id ${entry.recvId} stays on connection ${id} until ${WAIT_TEXT[entry.waitingFor]}`,
+      );
+    }
+    if (pending.length === 0) this.#pending.delete(id);
+    else this.#pending.set(id, pending);
+  }
+
+  #schedule(): void {
+    if (this.#closed || this.#timer !== undefined || this.#pending.size === 0) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.retryPending();
+    }, this.#retryMs);
+    this.#timer.unref();
+  }
+
+  #failed(problems: readonly ReloadProblem[]): ReloadRecord {
+    const record: ReloadRecord = {
+      at: new Date().toISOString(),
+      result: 'failed',
+      generation: this.#generation.number,
+      problems,
+      keysAdded: 0,
+      keysRemoved: 0,
+      pendingRemovals: [...this.#pending.values()].reduce((sum, list) => sum + list.length, 0),
+      restartNeeded: [],
+    };
+    this.#lastReload = record;
+    this.#log.error(
+      { event: 'reload_failed', generation: this.#generation.number, problems },
+      `reload refused, still running config generation ${this.#generation.number}: ` +
+        problems.map((problem) => `${problem.code} ${problem.path}: ${problem.message}`).join('; '),
+    );
+    return record;
+  }
+}
+
+const WAIT_TEXT: Readonly<Record<PendingRemoval['waitingFor'], string>> = {
+  current_key: 'the peer stops asking for it (it is our current key: the peer\'s RNextKeyID)',
+  rnext_key: 'it is no longer the key we ask the peer for (RNext)',
+  peer_not_moved: 'the peer has signed a segment with the key we ask for',
+};
