@@ -22,6 +22,7 @@ import { describePolicy } from './config/policy.js';
 import { MODES, type Mode } from './config/schema.js';
 import { doctorCommand } from './doctor/command.js';
 import { renderConfigCommand } from './deploy/render-command.js';
+import { reloadCommand } from './rotation/reload-command.js';
 import { createLogger, moduleLogger, type Logger } from './log.js';
 
 export const PROGRAM = 'tcpao-proxy';
@@ -314,7 +315,14 @@ function configLoadOptions(context: CommandContext): { mode?: Mode; env: NodeJS.
  * Subcommands, in help order. Adding a command is one line here (or a
  * registerCommand call from its own module).
  */
-const SUBCOMMANDS: readonly CliCommand[] = [checkConfigCommand, doctorCommand, renderConfigCommand, versionCommand, helpCommand];
+const SUBCOMMANDS: readonly CliCommand[] = [
+  checkConfigCommand,
+  doctorCommand,
+  renderConfigCommand,
+  reloadCommand,
+  versionCommand,
+  helpCommand,
+];
 
 const commands = new Map<string, CliCommand>(SUBCOMMANDS.map((command) => [command.name, command]));
 
