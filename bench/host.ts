@@ -5,7 +5,8 @@
  *
  * Usage: node dist/bench/host.js [--targets direct,relay,socat,haproxy] [--quick] [--out FILE]
  * What-if targets: "relay-hwm-<bytes>" runs the harness with that highWaterMark on
- * both legs; "relay-noidle" without the idle timer (idle_timeout_secs = 0).
+ * both legs; "relay-noidle" without the idle timer (idle_timeout_secs = 0);
+ * "socat-b<bytes>" is socat with a larger transfer block than its 8192-byte default.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -32,9 +33,11 @@ function relay(knobs: { readonly highWaterMark?: number; readonly idleTimeoutMs?
   };
 }
 
-const socat: ProxyFactory = async (targetPort) => {
+/** socat as a user would run it; bufferBytes sets -b (socat's default transfer block is 8192 bytes). */
+const socat = (bufferBytes?: number): ProxyFactory => async (targetPort) => {
   const port = await freePort();
   const helper = startHelper('socat', 'socat', [
+    ...(bufferBytes === undefined ? [] : [`-b${bufferBytes}`]),
     `TCP-LISTEN:${port},bind=${HOST},fork,reuseaddr,nodelay,backlog=4096`,
     `TCP:${HOST}:${targetPort},nodelay`,
   ]);
@@ -79,12 +82,14 @@ const haproxy: ProxyFactory = async (targetPort) => {
 function factoryFor(name: string): ProxyFactory {
   if (name === 'direct') return direct;
   if (name === 'relay') return relay();
-  if (name === 'socat') return socat;
+  if (name === 'socat') return socat();
+  const socatBuffer = /^socat-b(\d+)$/.exec(name);
+  if (socatBuffer !== null) return socat(Number(socatBuffer[1]));
   if (name === 'haproxy') return haproxy;
   const waterMark = /^relay-hwm-(\d+)$/.exec(name);
   if (waterMark !== null) return relay({ highWaterMark: Number(waterMark[1]) });
   if (name === 'relay-noidle') return relay({ idleTimeoutMs: 0 });
-  throw new Error(`unknown target ${name}; known: direct, relay, socat, haproxy, relay-hwm-<bytes>, relay-noidle`);
+  throw new Error(`unknown target ${name}; known: direct, relay, socat, socat-b<bytes>, haproxy, relay-hwm-<bytes>, relay-noidle`);
 }
 
 function flag(name: string): string | undefined {
@@ -124,7 +129,7 @@ async function main(): Promise<void> {
   const figures: Record<string, Figures> = Object.fromEntries(Object.entries(results).map(([name, result]) => [name, figuresOf(result)]));
   // The relay against each peer, and each what-if variant against the relay as shipped.
   const comparisons: (readonly [string, string])[] = [
-    ...['socat', 'haproxy', 'direct'].map((peer) => ['relay', peer] as const),
+    ...['socat', 'haproxy', 'direct', ...targets.filter((name) => name.startsWith('socat-b'))].map((peer) => ['relay', peer] as const),
     ...targets.filter((name) => name.startsWith('relay-')).map((variant) => [variant, 'relay'] as const),
   ].filter(([top, bottom]) => top in figures && bottom in figures);
   const ratios = Object.fromEntries(
