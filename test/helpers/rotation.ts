@@ -1,0 +1,213 @@
+/**
+ * Helpers for the rotation and observability suites: sidecars whose config
+ * file the test rewrites and reloads through `tcpao-proxy reload`, configs
+ * with several keys per policy, a paced stream, and /status and /metrics
+ * fetched from inside a namespace (their listeners are on its loopback).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { REPO, spawnInNode, type JsonLine, type NodeProcess, type Teardownable } from './lab';
+
+const CLI = join(REPO, 'bin', 'tcpao-proxy');
+const PACED = join(REPO, 'dist', 'test', 'fixtures', 'paced-stream.js');
+
+export type Role = 'preferred' | 'accept' | 'deprecated';
+
+export interface KeyTable {
+  readonly sendId: number;
+  readonly recvId: number;
+  readonly role: Role;
+  /** A key source such as "env:TCPAO_KEY_OLD" or "file:new.key". */
+  readonly source: string;
+  readonly macAlg?: 'hmac-sha1' | 'hmac-sha256' | 'aes-128-cmac';
+}
+
+export interface SideConfig {
+  readonly mode: 'initiator' | 'terminator';
+  /** initiator: listen_plain port; terminator: the app's port (forward_plain). */
+  readonly localPort: number;
+  /** The AO peer's address: remote_ao host on the initiator, peer_ip on both. */
+  readonly peer: string;
+  /** The terminator's listen_ao host (on the initiator: the remote). */
+  readonly wireHost: string;
+  readonly wirePort: number;
+  readonly metricsPort?: number;
+  readonly pidFile?: string;
+  /** Several keys ([[ao_policy.key]]), or the spec's single-key form when `single` is set. */
+  readonly keys?: readonly KeyTable[];
+  readonly single?: { readonly keyid: number; readonly source: string };
+  readonly connectTimeoutSecs?: number;
+}
+
+const bracket = (host: string) => (host.includes(':') ? `[${host}]` : host);
+
+export function sideToml(config: SideConfig): string {
+  const lines = [
+    '[global]',
+    'log_format = "json"',
+    'log_level = "debug"',
+    `connect_timeout_secs = ${config.connectTimeoutSecs ?? 3}`,
+    'shutdown_timeout_secs = 5',
+    'keepalive_time_secs = 600',
+    ...(config.metricsPort === undefined ? [] : [`metrics_listen = "127.0.0.1:${config.metricsPort}"`]),
+    ...(config.pidFile === undefined ? [] : [`pid_file = "${config.pidFile}"`]),
+    '',
+  ];
+  if (config.mode === 'initiator') {
+    lines.push('[initiator]', `listen_plain = "127.0.0.1:${config.localPort}"`, `remote_ao = "${bracket(config.wireHost)}:${config.wirePort}"`, '');
+  } else {
+    lines.push('[terminator]', `listen_ao = "${bracket(config.wireHost)}:${config.wirePort}"`, `forward_plain = "127.0.0.1:${config.localPort}"`, '');
+  }
+  lines.push('[[ao_policy]]', 'name = "bmp-wire"', `peer_ip = "${config.peer}"`, `peer_port = ${config.wirePort}`);
+  if (config.single !== undefined) {
+    lines.push(`keyid = ${config.single.keyid}`, 'mac_alg = "hmac-sha256"', `key_source = "${config.single.source}"`, '');
+  } else {
+    lines.push('');
+    for (const key of config.keys ?? []) {
+      lines.push(
+        '[[ao_policy.key]]',
+        `send_id = ${key.sendId}`,
+        `recv_id = ${key.recvId}`,
+        `mac_alg = "${key.macAlg ?? 'hmac-sha256'}"`,
+        `key_source = "${key.source}"`,
+        `role = "${key.role}"`,
+        '',
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+/** A sidecar with a config file the test can rewrite and reload. */
+export class ReloadableSidecar {
+  readonly dir: string;
+  readonly configPath: string;
+  readonly pidFile: string;
+  proc!: NodeProcess;
+
+  constructor(
+    t: Teardownable,
+    readonly node: string,
+    readonly mode: 'initiator' | 'terminator',
+    readonly metricsPort: number | undefined,
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), `tcpao-rot-${mode}-`));
+    t.teardown(() => rmSync(this.dir, { recursive: true, force: true }));
+    this.configPath = join(this.dir, `${mode}.toml`);
+    this.pidFile = join(this.dir, `${mode}.pid`);
+  }
+
+  writeConfig(text: string): void {
+    writeFileSync(this.configPath, text);
+  }
+
+  writeFile(name: string, content: string): void {
+    writeFileSync(join(this.dir, name), content, { mode: 0o600 });
+  }
+
+  start(t: Teardownable, env: NodeJS.ProcessEnv): NodeProcess {
+    this.proc = spawnInNode(t, this.node, this.mode, process.execPath, [CLI, '--mode', this.mode, '--config', this.configPath], env);
+    return this.proc;
+  }
+
+  /** Runs `tcpao-proxy reload --pid-file` and returns its exit status and output. */
+  reload(): { status: number | null; stdout: string; stderr: string } {
+    const run = spawnSync(process.execPath, [CLI, 'reload', '--pid-file', this.pidFile], { encoding: 'utf8' });
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  }
+
+  /** Waits for the reload_applied or reload_failed line after the n-th reload request. */
+  async reloadOutcome(count: number): Promise<JsonLine> {
+    const isOutcome = (line: JsonLine) => line['event'] === 'reload_applied' || line['event'] === 'reload_failed';
+    await this.proc.waitFor(() => this.proc.lines.filter(isOutcome).length >= count, 30_000);
+    return this.proc.lines.filter(isOutcome)[count - 1] as JsonLine;
+  }
+
+  async status(): Promise<StatusBody> {
+    if (this.metricsPort === undefined) throw new Error('no metrics listener');
+    return JSON.parse(await httpGetInNode(this.node, `http://127.0.0.1:${this.metricsPort}/status`)) as StatusBody;
+  }
+
+  async metrics(): Promise<string> {
+    if (this.metricsPort === undefined) throw new Error('no metrics listener');
+    return httpGetInNode(this.node, `http://127.0.0.1:${this.metricsPort}/metrics`);
+  }
+}
+
+export interface StatusKey {
+  readonly sendId: number;
+  readonly recvId: number;
+  readonly isCurrent: boolean;
+  readonly isRnext: boolean;
+  readonly pktGood: number;
+  readonly pktBad: number;
+}
+
+export interface StatusConnection {
+  readonly id: number;
+  readonly peer: string;
+  readonly wirePeer: string;
+  readonly ageSecs: number;
+  readonly bytesClientToUpstream: number;
+  readonly bytesUpstreamToClient: number;
+  readonly currentKey: number | null;
+  readonly rnextKey: number | null;
+  readonly ao: Record<string, number> | null;
+  readonly keys: readonly StatusKey[];
+  readonly pendingRemovals: readonly Record<string, unknown>[];
+}
+
+export interface StatusBody {
+  readonly mode: string;
+  readonly config: {
+    readonly generation: number;
+    readonly lastReload: { readonly result: string; readonly at: string; readonly problems: readonly { code: string }[] } | null;
+    readonly reloadsApplied: number;
+    readonly reloadsFailed: number;
+  };
+  readonly listeners: readonly { readonly kind: string; readonly address: string; readonly keys: readonly StatusKey[]; readonly ao: Record<string, number> | null }[];
+  readonly connections: readonly StatusConnection[];
+  readonly totals: Record<string, number>;
+}
+
+/** GET from inside a namespace; the body, or a rejection with the reason. */
+export function httpGetInNode(node: string, url: string): Promise<string> {
+  const script =
+    'fetch(process.argv[1]).then(async (r) => { if (!r.ok) throw new Error("HTTP " + r.status); process.stdout.write(await r.text()); })' +
+    '.catch((e) => { process.stderr.write(String(e)); process.exit(1); })';
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', node, process.execPath, '-e', script, url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (out += text));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (err += text));
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`GET ${url} in ${node} failed: ${err}`))));
+  });
+}
+
+export function startEcho(t: Teardownable, node: string, port: number): NodeProcess {
+  return spawnInNode(t, node, 'echo-app', process.execPath, [PACED, 'echo', `127.0.0.1:${port}`]);
+}
+
+export function startPacedClient(t: Teardownable, node: string, port: number, chunkBytes = 16_384, everyMs = 5): NodeProcess {
+  return spawnInNode(t, node, 'paced-client', process.execPath, [PACED, 'client', `127.0.0.1:${port}`, String(chunkBytes), String(everyMs)]);
+}
+
+/** Polls `probe` until it returns a value that is not undefined; rejects with `what` after timeoutMs. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}

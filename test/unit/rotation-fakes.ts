@@ -1,0 +1,147 @@
+/**
+ * An in-memory TcpAoBinding that keeps the kernel's key rules (EEXIST on a
+ * reused send_id or recv_id for the peer, no deleting the current, RNext or
+ * last key, no current/RNext on a listener), for the rotation unit tests.
+ */
+import type { AoInfo, AoInfoUpdate, AoKeyInfo, AoKeyRef, AoKeySpec, TcpAoBinding } from '../../src/native';
+import { TcpAoError } from '../../src/errors';
+
+interface FakeKey {
+  readonly peer: string;
+  readonly prefixLength: number;
+  readonly sendId: number;
+  readonly recvId: number;
+  readonly algorithm: string;
+  readonly bytes: string;
+  pktGood: bigint;
+}
+
+export interface FakeSocket {
+  readonly listener: boolean;
+  keys: FakeKey[];
+  current: number | undefined;
+  rnext: number | undefined;
+}
+
+function kernelError(code: string, option: string): TcpAoError {
+  return new TcpAoError('ERR_TCPAO_SYSCALL', `fake ${option}: ${code}`, { sysCode: code, syscall: `setsockopt(${option})` });
+}
+
+export class FakeBinding {
+  readonly sockets = new Map<number, FakeSocket>();
+  readonly calls: string[] = [];
+  #nextFd = 100;
+
+  socket(listener: boolean, keys: { sendId: number; recvId: number; bytes?: string; peer?: string; good?: bigint }[], current?: number, rnext?: number): number {
+    const fd = this.#nextFd++;
+    this.sockets.set(fd, {
+      listener,
+      keys: keys.map((key) => ({
+        peer: key.peer ?? '10.0.0.1',
+        prefixLength: 32,
+        sendId: key.sendId,
+        recvId: key.recvId,
+        algorithm: 'hmac(sha256)',
+        bytes: key.bytes ?? `k${key.sendId}`,
+        pktGood: key.good ?? 0n,
+      })),
+      current,
+      rnext,
+    });
+    return fd;
+  }
+
+  get(fd: number): FakeSocket {
+    const socket = this.sockets.get(fd);
+    if (socket === undefined) throw new TcpAoError('ERR_TCPAO_INVALID_ARGUMENT', 'fd is not an open TCP socket (EBADF)');
+    return socket;
+  }
+
+  sendIds(fd: number): number[] {
+    return this.get(fd)
+      .keys.map((key) => key.sendId)
+      .sort((a, b) => a - b);
+  }
+
+  binding(): TcpAoBinding {
+    const unsupported = () => {
+      throw new Error('not used by these tests');
+    };
+    return {
+      probeTcpAo: () => ({ supported: true }),
+      createAoListener: unsupported,
+      connectAo: unsupported,
+      openScratchSocket: unsupported,
+      closeFd: unsupported,
+      socketFd: unsupported,
+      setKeepalive: unsupported,
+      addKey: (fd: number, spec: AoKeySpec) => {
+        const socket = this.get(fd);
+        this.calls.push(`add ${fd} ${spec.sendId}/${spec.recvId}`);
+        if (socket.keys.some((key) => key.sendId === spec.sendId || key.recvId === spec.recvId)) throw kernelError('EEXIST', 'TCP_AO_ADD_KEY');
+        socket.keys.push({
+          peer: spec.peer,
+          prefixLength: spec.prefixLength ?? 32,
+          sendId: spec.sendId,
+          recvId: spec.recvId,
+          algorithm: spec.algorithm,
+          bytes: Buffer.from(spec.key).toString(),
+          pktGood: 0n,
+        });
+      },
+      deleteKey: (fd: number, ref: AoKeyRef) => {
+        const socket = this.get(fd);
+        this.calls.push(`delete ${fd} ${ref.sendId}/${ref.recvId}`);
+        const index = socket.keys.findIndex((key) => key.sendId === ref.sendId && key.recvId === ref.recvId);
+        if (index < 0) throw kernelError('ENOENT', 'TCP_AO_DEL_KEY');
+        if (socket.current === ref.sendId || socket.rnext === ref.recvId || socket.keys.length === 1) {
+          throw kernelError('EBUSY', 'TCP_AO_DEL_KEY');
+        }
+        socket.keys.splice(index, 1);
+      },
+      getKeys: (fd: number): AoKeyInfo[] =>
+        this.get(fd).keys.map((key) => ({
+          peer: key.peer,
+          prefixLength: key.prefixLength,
+          sendId: key.sendId,
+          recvId: key.recvId,
+          kernelAlgorithm: key.algorithm,
+          maclen: 12,
+          keyflags: 0,
+          keylen: key.bytes.length,
+          ifindex: 0,
+          isCurrent: this.get(fd).current === key.sendId,
+          isRnext: this.get(fd).rnext === key.recvId,
+          pktGood: key.pktGood,
+          pktBad: 0n,
+        })),
+      getAoInfo: (fd: number): AoInfo => {
+        const socket = this.get(fd);
+        return {
+          aoRequired: true,
+          acceptIcmps: false,
+          currentKey: socket.current ?? 0,
+          rnextKey: socket.rnext ?? 0,
+          pktGood: 10n,
+          pktBad: 0n,
+          pktKeyNotFound: 0n,
+          pktAoRequired: 0n,
+          pktDroppedIcmp: 0n,
+        };
+      },
+      setAoInfo: (fd: number, update: AoInfoUpdate) => {
+        const socket = this.get(fd);
+        this.calls.push(`set ${fd} current=${update.currentKey ?? '-'} rnext=${update.rnextKey ?? '-'}`);
+        if (socket.listener) throw kernelError('EINVAL', 'TCP_AO_INFO');
+        if (update.currentKey !== undefined) {
+          if (!socket.keys.some((key) => key.sendId === update.currentKey)) throw kernelError('ENOENT', 'TCP_AO_INFO');
+          socket.current = update.currentKey;
+        }
+        if (update.rnextKey !== undefined) {
+          if (!socket.keys.some((key) => key.recvId === update.rnextKey)) throw kernelError('ENOENT', 'TCP_AO_INFO');
+          socket.rnext = update.rnextKey;
+        }
+      },
+    } as TcpAoBinding;
+  }
+}
