@@ -1,0 +1,144 @@
+/**
+ * /status and /metrics on the host, over a fake binding: the snapshot reports
+ * what the sockets report, /metrics parses as Prometheus text and agrees with
+ * /status, label values are escaped, and the HTTP listener serves both pages.
+ */
+import { Writable } from 'node:stream';
+
+import pino from 'pino';
+import t from 'tap';
+
+import { loadConfigText } from '../../src/config/load';
+import { startObservability } from '../../src/observability/http';
+import { renderFamilies, renderMetrics } from '../../src/observability/metrics';
+import { snapshot, type StatusSource } from '../../src/observability/status';
+import type { ReloadRecord } from '../../src/rotation/controller';
+import { parseMetrics, sampleValue } from '../helpers/prometheus';
+import { FakeBinding } from './rotation-fakes';
+
+const quiet = pino({ level: 'silent' }, new Writable({ write: (_chunk, _encoding, done) => done() }));
+
+function source(fake: FakeBinding, lastReload?: ReloadRecord): StatusSource {
+  const listenerFd = fake.socket(true, [{ sendId: 1, recvId: 1 }, { sendId: 2, recvId: 2 }]);
+  const first = fake.socket(false, [{ sendId: 1, recvId: 1, good: 40n }, { sendId: 2, recvId: 2, good: 2n }], 2, 2);
+  const second = fake.socket(false, [{ sendId: 2, recvId: 2, good: 9n }], 2, 2);
+  const startedAt = Date.now() - 5_000;
+  return {
+    mode: 'terminator',
+    startedAt,
+    configSource: () => '/etc/tcpao/terminator.toml',
+    generation: () => 3,
+    lastReload: () => lastReload,
+    reloadCounts: () => ({ applied: 2, failed: 1 }),
+    listeners: () => [{ kind: 'ao', address: '10.0.0.2:1790', fd: listenerFd }],
+    connections: () => [
+      { id: 1, peer: '10.0.0.1:40000', wirePeer: '10.0.0.1', fd: first, startedAt, bytes: () => ({ clientToUpstream: 1_000, upstreamToClient: 250 }) },
+      { id: 2, peer: '10.0.0.1:40002', wirePeer: '10.0.0.1', fd: second, startedAt, bytes: () => ({ clientToUpstream: 7, upstreamToClient: 0 }) },
+    ],
+    pendingConnections: () => 0,
+    pendingRemovals: () => new Map([[1, [{ sendId: 1, recvId: 1, removal: 'deprecated' as const, waitingFor: 'peer_not_moved' as const }]]]),
+  };
+}
+
+const RELOAD: ReloadRecord = {
+  at: '2026-11-22T01:00:00.000Z',
+  result: 'applied',
+  generation: 3,
+  problems: [],
+  keysAdded: 2,
+  keysRemoved: 1,
+  pendingRemovals: 1,
+  restartNeeded: [],
+};
+
+t.test('the snapshot reports each socket as the kernel does', async (t) => {
+  const fake = new FakeBinding();
+  const status = snapshot(source(fake, RELOAD), fake.binding());
+  t.equal(status.config.generation, 3);
+  t.equal(status.config.lastReload?.result, 'applied');
+  t.equal(status.connections.length, 2);
+  const first = status.connections[0];
+  t.equal(first?.currentKey, 2);
+  t.equal(first?.rnextKey, 2);
+  t.same(first?.keys.map((key) => [key.sendId, key.pktGood, key.isCurrent]), [[1, 40, false], [2, 2, true]]);
+  t.equal(first?.ao?.pktGood, 10, 'socket counters from TCP_AO_INFO');
+  t.same(first?.pendingRemovals.map((entry) => entry.waitingFor), ['peer_not_moved']);
+  t.equal(status.totals.bytesClientToUpstream, 1_007);
+  t.equal(status.totals.pendingKeyRemovals, 1);
+  t.same(status.listeners[0]?.keys.map((key) => key.sendId), [1, 2]);
+});
+
+t.test('/metrics parses and agrees with /status', async (t) => {
+  const fake = new FakeBinding();
+  const status = snapshot(source(fake, RELOAD), fake.binding());
+  const families = parseMetrics(renderMetrics(status));
+  t.equal(sampleValue(families, 'tcpao_proxy_config_generation'), 3);
+  t.equal(sampleValue(families, 'tcpao_proxy_reloads_total', { result: 'failed' }), 1);
+  t.equal(sampleValue(families, 'tcpao_proxy_last_reload_timestamp_seconds'), Date.parse(RELOAD.at) / 1_000);
+  t.equal(sampleValue(families, 'tcpao_proxy_connections_open'), status.connections.length);
+  for (const connection of status.connections) {
+    const socket = `conn ${connection.id}`;
+    t.equal(sampleValue(families, 'tcpao_proxy_current_key_id', { socket }), connection.currentKey, `${socket} current key`);
+    t.equal(sampleValue(families, 'tcpao_proxy_ao_packets_total', { socket, result: 'good' }), connection.ao?.pktGood, `${socket} good segments`);
+    t.equal(
+      sampleValue(families, 'tcpao_proxy_connection_bytes_total', { conn: String(connection.id), direction: 'client_to_upstream' }),
+      connection.bytesClientToUpstream,
+    );
+    for (const key of connection.keys) {
+      t.equal(
+        sampleValue(families, 'tcpao_proxy_key_packets_total', { socket, send_id: String(key.sendId), recv_id: String(key.recvId), result: 'good' }),
+        key.pktGood,
+        `${socket} key ${key.sendId} good segments`,
+      );
+    }
+  }
+  t.equal(sampleValue(families, 'tcpao_proxy_keys_installed', { socket: 'listener 10.0.0.2:1790' }), 2);
+});
+
+t.test('label values and help texts are escaped', async (t) => {
+  const text = renderFamilies([
+    { name: 'x_total', type: 'counter', help: 'a \\ back\nslash', samples: [{ labels: { path: 'a"b\\c\nd' }, value: 5 }] },
+  ]);
+  const families = parseMetrics(text);
+  t.equal(families[0]?.metrics[0]?.labels?.['path'], 'a"b\\c\nd', 'the label value survives the round trip');
+  t.equal(families[0]?.help, 'a \\ back\nslash');
+});
+
+t.test('the HTTP listener serves /metrics and /status and nothing else', async (t) => {
+  const fake = new FakeBinding();
+  const statusSource = source(fake);
+  const server = await startObservability({ host: '127.0.0.1', port: 0, family: 4 }, () => snapshot(statusSource, fake.binding()), quiet);
+  t.teardown(() => server.close());
+  const base = `http://127.0.0.1:${server.address().port}`;
+  const metrics = await fetch(`${base}/metrics`);
+  t.equal(metrics.status, 200);
+  t.match(metrics.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  t.ok(parseMetrics(await metrics.text()).length > 5, 'the page parses');
+  const status = await fetch(`${base}/status`);
+  t.equal(status.status, 200);
+  const body = (await status.json()) as { config: { lastReload: unknown }; connections: unknown[] };
+  t.equal(body.config.lastReload, null, 'no reload yet');
+  t.equal(body.connections.length, 2);
+  t.equal((await fetch(`${base}/`)).status, 404);
+  t.equal((await fetch(`${base}/metrics`, { method: 'POST' })).status, 405);
+});
+
+t.test('a metrics port in use is a coded startup error', async (t) => {
+  const fake = new FakeBinding();
+  const statusSource = source(fake);
+  const first = await startObservability({ host: '127.0.0.1', port: 0, family: 4 }, () => snapshot(statusSource, fake.binding()), quiet);
+  t.teardown(() => first.close());
+  await t.rejects(
+    startObservability({ host: '127.0.0.1', port: first.address().port, family: 4 }, () => snapshot(statusSource, fake.binding()), quiet),
+    { code: 'ERR_TCPAO_METRICS_LISTEN' },
+  );
+});
+
+t.test('metrics_listen: off by default, a bare port means loopback', async (t) => {
+  const base = ['[terminator]', 'listen_ao = "10.0.0.2:1790"', 'forward_plain = "127.0.0.1:1"', '[[ao_policy]]', 'name = "w"', 'peer_ip = "10.0.0.1"', 'keyid = 1', 'mac_alg = "hmac-sha1"', 'key_source = "env:K"'];
+  const load = (global: string[]) =>
+    loadConfigText([...global, ...base].join('\n'), { source: 'x.toml', baseDir: '/', env: { K: 'observability-key' } }).config.global;
+  t.equal(load([]).metrics_listen, undefined, 'no listener unless asked for');
+  t.same(load(['[global]', 'metrics_listen = 9790']).metrics_listen, { host: '127.0.0.1', port: 9790, family: 4 });
+  t.same(load(['[global]', 'metrics_listen = "[::1]:9791"']).metrics_listen, { host: '::1', port: 9791, family: 6 });
+});
