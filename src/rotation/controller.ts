@@ -210,7 +210,12 @@ export class RotationController {
     } catch (error) {
       return this.#failed(problemsOf(error));
     }
-    return this.apply(loaded.config);
+    try {
+      return this.apply(loaded.config);
+    } catch (error) {
+      // Planning reads every socket before changing any; a failure there leaves them as they were.
+      return this.#failed(problemsOf(error));
+    }
   }
 
   /** Validates `next` against the running state, then applies it; on any problem nothing changes. */
