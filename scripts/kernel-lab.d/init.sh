@@ -24,8 +24,11 @@ hostname kernel-lab
 status=254
 if cd "$labcwd"; then
   [ -f "$labout/env" ] && . "$labout/env"
+  # Markers let the host show the command's output without firmware and kernel noise.
+  printf '@@tcpao-lab:begin@@\n' >/dev/console
   bash "$labout/cmd" </dev/null >/dev/console 2>&1
   status=$?
+  printf '@@tcpao-lab:end@@\n' >/dev/console
 fi
 echo "$status" >"$labout/rc.tmp" && mv "$labout/rc.tmp" "$labout/rc"
 sync
