@@ -4,7 +4,7 @@
  * client -> initiator -> TCP-AO -> terminator -> app, against a direct TCP-AO
  * socket pair and a direct plain pair, all on the lab's loopback.
  *
- * Usage: node dist/bench/lab.js [--targets direct-plain,direct-ao,chain] [--quick] [--out FILE]
+ * Usage: node dist/bench/lab.js [--targets direct-plain,direct-ao,chain] [--scale full|quick|tcg] [--quick] [--out FILE]
  */
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -90,6 +90,44 @@ const chain: ProxyFactory = async (targetPort) => {
   };
 };
 
+/**
+ * "full" and "quick" match the host part. "tcg" is for a lab without KVM: the
+ * emulated CPU is tens of times slower, so every count is cut down to keep a
+ * run within minutes (and only the ratios mean anything there).
+ */
+const WORKLOADS: Readonly<Record<string, Workload>> = {
+  full: {
+    rounds: 3,
+    bulkBytes: 1024 ** 3,
+    rttCount: 5_000,
+    rttWarmup: 500,
+    connDurationMs: 5_000,
+    connConcurrency: 16,
+    idleConnections: 1_000,
+    iperf3Secs: 0,
+  },
+  quick: {
+    rounds: 1,
+    bulkBytes: 256 * 1024 ** 2,
+    rttCount: 2_000,
+    rttWarmup: 500,
+    connDurationMs: 2_000,
+    connConcurrency: 16,
+    idleConnections: 200,
+    iperf3Secs: 0,
+  },
+  tcg: {
+    rounds: 3,
+    bulkBytes: 64 * 1024 ** 2,
+    rttCount: 300,
+    rttWarmup: 30,
+    connDurationMs: 5_000,
+    connConcurrency: 16,
+    idleConnections: 200,
+    iperf3Secs: 0,
+  },
+};
+
 function flag(name: string): string | undefined {
   const index = process.argv.indexOf(name);
   return index >= 0 ? process.argv[index + 1] : undefined;
@@ -101,17 +139,9 @@ async function main(): Promise<void> {
     throw new Error(`this kernel has no TCP-AO (${probe.reason}); run it as: scripts/kernel-lab run -- node dist/bench/lab.js`);
   }
   const targets = (flag('--targets') ?? 'direct-plain,direct-ao,chain').split(',');
-  const quick = process.argv.includes('--quick');
-  const workload: Workload = {
-    rounds: quick ? 1 : 3,
-    bulkBytes: quick ? 256 * 1024 ** 2 : 1024 ** 3,
-    rttCount: quick ? 2_000 : 5_000,
-    rttWarmup: 500,
-    connDurationMs: quick ? 2_000 : 5_000,
-    connConcurrency: 16,
-    idleConnections: quick ? 200 : 1_000,
-    iperf3Secs: 0,
-  };
+  const scale = flag('--scale') ?? (process.argv.includes('--quick') ? 'quick' : 'full');
+  const workload = WORKLOADS[scale];
+  if (workload === undefined) throw new Error(`unknown --scale ${scale}; known: ${Object.keys(WORKLOADS).join(', ')}`);
   const log = (line: string) => process.stderr.write(`bench lab: ${line}\n`);
   const startedAt = new Date().toISOString();
   const loadAtStart = loadavg();
@@ -151,6 +181,7 @@ async function main(): Promise<void> {
       finishedAt: new Date().toISOString(),
       machine: { ...describeMachine(), inKernelLab: process.env['TCPAO_LAB'] === '1' },
       loadAverage: { atStart: loadAtStart, atEnd: loadavg() },
+      scale,
       workload,
       notes: [
         'all on the lab loopback; load generator, sidecars and backend are separate processes sharing the guest CPUs',

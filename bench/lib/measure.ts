@@ -198,7 +198,7 @@ async function measureIdle(spec: TargetSpec, workload: Workload): Promise<IdleMe
       spec.env,
     );
     try {
-      const ready = await idle.waitFor('ready', 300_000);
+      const ready = await idle.waitFor('ready');
       const opened = numberOf(ready, 'opened');
       await sleep(1_000);
       const byRole: Record<string, IdleMemory['byRole'][string]> = {};
@@ -292,7 +292,7 @@ export async function measureAll(
 }
 
 /** Resolves once something listens on the TCP port (read from /proc/net/tcp{,6}). */
-export async function waitListening(port: number, owner: Helper, timeoutMs = 20_000): Promise<void> {
+export async function waitListening(port: number, owner: Helper, timeoutMs = 180_000): Promise<void> {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

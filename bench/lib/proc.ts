@@ -13,6 +13,9 @@ export const HARNESS_SCRIPT = join(REPO, 'dist', 'bench', 'relay-harness.js');
 
 export type JsonEvent = Record<string, unknown>;
 
+/** Generous: under the kernel lab's TCG emulation a Node process needs seconds just to start. */
+export const STEP_TIMEOUT_MS = 900_000;
+
 /** A child whose stdout carries one JSON object per line. */
 export class Helper {
   readonly events: JsonEvent[] = [];
@@ -55,7 +58,7 @@ export class Helper {
   }
 
   /** The first event (already seen or future) whose `event` field is `name`. */
-  waitFor(name: string, timeoutMs = 120_000): Promise<JsonEvent> {
+  waitFor(name: string, timeoutMs = STEP_TIMEOUT_MS): Promise<JsonEvent> {
     const match = (event: JsonEvent) => event['event'] === name;
     const seen = this.events.find(match);
     if (seen !== undefined) return Promise.resolve(seen);
@@ -104,7 +107,7 @@ export async function runPeer(
   name: string,
   args: Readonly<Record<string, unknown>>,
   env: NodeJS.ProcessEnv = {},
-  timeoutMs = 120_000,
+  timeoutMs = STEP_TIMEOUT_MS,
 ): Promise<JsonEvent> {
   const peer = startPeer(name, args, env);
   try {
