@@ -41,7 +41,8 @@ function alive(pid: number): boolean {
 }
 
 async function waitFor<T>(what: string, probe: () => T | undefined): Promise<T> {
-  const deadline = Date.now() + 20_000;
+  // Generous: under emulation (the kernel lab without KVM) node takes seconds to start.
+  const deadline = Date.now() + 120_000;
   for (;;) {
     const value = probe();
     if (value !== undefined) return value;
