@@ -25,6 +25,7 @@ status=254
 if cd "$labcwd"; then
   [ -f "$labout/env" ] && . "$labout/env"
   # Markers let the host show the command's output without firmware and kernel noise.
+  : >"$labout/started"
   printf '@@tcpao-lab:begin@@\n' >/dev/console
   bash "$labout/cmd" </dev/null >/dev/console 2>&1
   status=$?
