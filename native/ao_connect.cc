@@ -39,6 +39,9 @@ class PendingConnect {
     open_handles_++;
     rc = uv_poll_start(&poll_, UV_WRITABLE, OnWritable);
     if (rc < 0) return rc;
+    // The loop's cached time dates from the start of this iteration, which
+    // may be long ago (module loading, a slow JS stretch): count from now.
+    uv_update_time(loop);
     return uv_timer_start(&timer_, OnTimeout, timeout_ms, 0);
   }
 
@@ -70,8 +73,14 @@ class PendingConnect {
     self->Finish(rc, rc < 0 && f.syscall != nullptr ? f.syscall : "connect");
   }
 
+  // Timers run before the poll phase of an iteration, so a connect that
+  // completed meanwhile is only visible through SO_ERROR/getpeername here.
   static void OnTimeout(uv_timer_t* handle) {
-    static_cast<PendingConnect*>(handle->data)->Finish(-ETIMEDOUT, "connect");
+    auto* self = static_cast<PendingConnect*>(handle->data);
+    Failure f;
+    int rc = connect_result(self->fd_, &f);
+    if (rc == -EINPROGRESS) rc = -ETIMEDOUT;
+    self->Finish(rc, rc < 0 && f.syscall != nullptr ? f.syscall : "connect");
   }
 
   static void OnClosed(uv_handle_t* handle) {
