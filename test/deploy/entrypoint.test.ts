@@ -331,8 +331,8 @@ t.test(
       t.ok(installed, 'the sidecar logs its listener AO policies');
       await waitFor('the app', () => readState(run, 'app'));
       run.child.kill('SIGTERM');
-      t.equal((await run.exited).code, 143);
-      t.equal(signalFile(run, 'app'), 'SIGTERM');
+      t.equal((await run.exited).code, 143, 'SIGTERM stops the pair: exit 143');
+      t.equal(signalFile(run, 'app'), 'SIGTERM', 'the app received SIGTERM');
     }
     assertNoKey(t, run);
   },
