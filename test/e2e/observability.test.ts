@@ -58,24 +58,24 @@ t.test('/status and /metrics on both sides of a live connection', async (t: Test
   const terminator = new ReloadableSidecar(t, topology.terminatorNode, 'terminator', PORTS.terminatorMetrics);
   const initiator = new ReloadableSidecar(t, topology.initiatorNode, 'initiator', PORTS.initiatorMetrics);
   const app = startEcho(t, topology.terminatorNode, PORTS.app);
-  await app.waitFor((line) => line['event'] === 'listening');
+  await app.waitFor((line) => line['event'] === 'listening', 300_000);
   for (const side of [terminator, initiator]) {
     side.writeConfig(config(side));
     side.start(t, { TCPAO_KEY: KEY });
-    await side.proc.waitFor(isListening);
-    const listening = await side.proc.waitFor((line) => line['event'] === 'metrics_listening');
+    await side.proc.waitFor(isListening, 300_000);
+    const listening = await side.proc.waitFor((line) => line['event'] === 'metrics_listening', 300_000);
     t.equal(listening['address'], `127.0.0.1:${side.metricsPort ?? 0}`, `the ${side.mode} serves metrics on loopback`);
   }
   const bodies: string[] = [];
 
   const client = startPacedClient(t, topology.initiatorNode, PORTS.local, 8_192, 5);
-  await client.waitFor((line) => line['event'] === 'connected');
+  await client.waitFor((line) => line['event'] === 'connected', 300_000);
   await eventually('bytes through the terminator', async () => {
     const connection = (await terminator.status()).connections[0];
     return connection !== undefined && connection.bytesClientToUpstream > 100_000 ? true : undefined;
   });
   client.child.kill('SIGUSR1');
-  const paused = await client.waitFor((line) => line['event'] === 'paused');
+  const paused = await client.waitFor((line) => line['event'] === 'paused', 300_000);
   const sent = paused['sent'] as number;
 
   t.test('the byte counts match what the client sent and got back', async (tt) => {
@@ -158,7 +158,7 @@ t.test('/status and /metrics on both sides of a live connection', async (t: Test
   });
 
   t.test('a reload shows in /status and /metrics', async (tt) => {
-    const run = terminator.reload();
+    const run = await terminator.reload();
     tt.equal(run.status, 0);
     const outcome = await terminator.reloadOutcome(1);
     tt.equal(outcome['event'], 'reload_applied');

@@ -23,6 +23,7 @@ import {
   type NodeProcess,
 } from '../helpers/lab';
 import {
+  dumpOutputs,
   eventually,
   ReloadableSidecar,
   sideToml,
@@ -99,7 +100,7 @@ t.test('rotating from key 1 to key 2 on both sides while a stream flows', async 
   const bodies: string[] = [];
   const reload = async (side: ReloadableSidecar, config: string): Promise<JsonLine> => {
     side.writeConfig(config);
-    const run = side.reload();
+    const run = await side.reload();
     t.equal(run.status, 0, `tcpao-proxy reload of the ${side.mode} exits 0`);
     const count = (reloads.get(side) ?? 0) + 1;
     reloads.set(side, count);
@@ -107,17 +108,18 @@ t.test('rotating from key 1 to key 2 on both sides while a stream flows', async 
   };
 
   const app = startEcho(t, topology.terminatorNode, PORTS.app);
-  await app.waitFor((line) => line['event'] === 'listening');
+  await app.waitFor((line) => line['event'] === 'listening', 300_000);
   // Generation 1 is the spec's single-key form.
   terminator.writeConfig(terminatorConfig(terminator, { single: { keyid: 1, source: 'env:TCPAO_KEY_OLD' } }));
   terminator.start(t, env);
-  await terminator.proc.waitFor(isListening);
+  await terminator.proc.waitFor(isListening, 300_000);
   initiator.writeConfig(initiatorConfig(initiator, { single: { keyid: 1, source: 'env:TCPAO_KEY_OLD' } }));
   initiator.start(t, env);
-  await initiator.proc.waitFor(isListening);
+  await initiator.proc.waitFor(isListening, 300_000);
 
   const client = startPacedClient(t, topology.initiatorNode, PORTS.local);
-  await client.waitFor((line) => line['event'] === 'connected');
+  dumpOutputs(t, () => [terminator.proc, initiator.proc, app, client]);
+  await client.waitFor((line) => line['event'] === 'connected', 300_000);
   let flowed = await streamStillFlows(terminator, 0);
   const before = onlyConnection(await terminator.status());
   t.equal(before?.currentKey, 1, 'the stream starts on key 1 (terminator current key)');
@@ -225,14 +227,17 @@ t.test('rotating from key 1 to key 2 on both sides while a stream flows', async 
     tt.equal(app.events('accepted').length, 1, 'the app saw one connection: no reconnect');
     tt.equal(terminator.proc.events('connection_accepted').length, 1, 'the terminator accepted one connection');
     tt.equal(initiator.proc.events('connection_accepted').length, 1, 'the initiator accepted one connection');
-    const closed = await terminator.proc.waitFor((line) => line['event'] === 'connection_closed');
+    const closed = await terminator.proc.waitFor((line) => line['event'] === 'connection_closed', 300_000);
     tt.equal(closed['reason'], 'closed', 'the relay ended with a clean close');
   });
 
   t.test('a new connection after the rotation uses key 2', async (tt) => {
     const second = startPacedClient(tt, topology.initiatorNode, PORTS.local);
-    await second.waitFor((line) => line['event'] === 'connected');
-    const applied = await initiator.proc.waitFor((line) => line['event'] === 'outbound_ao_applied' && initiator.proc.events('outbound_ao_applied').length >= 2);
+    await second.waitFor((line) => line['event'] === 'connected', 300_000);
+    const applied = await initiator.proc.waitFor(
+      (line) => line['event'] === 'outbound_ao_applied' && initiator.proc.events('outbound_ao_applied').length >= 2,
+      300_000,
+    );
     tt.equal(initiator.proc.events('outbound_ao_applied')[1]?.['currentKey'], 2, 'the initiator connects with key 2');
     tt.ok(applied, 'the initiator logged the outbound AO state');
     const connection = await eventually('the new connection in the terminator /status', async () => onlyConnection(await terminator.status()));
@@ -265,7 +270,7 @@ t.test('rotating from key 1 to key 2 on both sides while a stream flows', async 
       [join(REPO, 'bin', 'tcpao-proxy'), '--mode', 'initiator', '--config', staleConfig],
       env,
     );
-    await stale.waitFor(isListening);
+    await stale.waitFor(isListening, 300_000);
     const acceptedBefore = terminator.proc.events('connection_accepted').length;
     const notFoundBefore = netnsAoCounters(topology.terminatorNode)['TCPAOKeyNotFound'] ?? 0;
     const third = startPacedClient(tt, topology.initiatorNode, PORTS.staleLocal);

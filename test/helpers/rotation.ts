@@ -4,15 +4,41 @@
  * with several keys per policy, a paced stream, and /status and /metrics
  * fetched from inside a namespace (their listeners are on its loopback).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { REPO, spawnInNode, type JsonLine, type NodeProcess, type Teardownable } from './lab';
+import { NodeProcess, REPO, spawnInNode, type JsonLine, type Teardownable } from './lab';
 
 const CLI = join(REPO, 'bin', 'tcpao-proxy');
 const PACED = join(REPO, 'dist', 'test', 'fixtures', 'paced-stream.js');
+const FETCHER = join(REPO, 'dist', 'test', 'fixtures', 'http-fetcher.js');
+
+/** One long-lived process in a namespace that fetches URLs for the test. */
+export class Fetcher {
+  readonly #proc: NodeProcess;
+  #nextId = 1;
+
+  constructor(t: Teardownable, readonly node: string) {
+    const child = spawn('ip', ['netns', 'exec', node, process.execPath, FETCHER], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.#proc = new NodeProcess(`fetcher-${node}`, child);
+    t.teardown(async () => {
+      child.stdin.end();
+      await this.#proc.stop('SIGKILL');
+    });
+  }
+
+  async get(url: string): Promise<string> {
+    await this.#proc.waitFor((line) => line['event'] === 'ready', 120_000);
+    const id = this.#nextId++;
+    this.#proc.child.stdin?.write(`${JSON.stringify({ id, url })}\n`);
+    const answer = await this.#proc.waitFor((line) => line['event'] === 'fetched' && line['id'] === id, 120_000);
+    if (answer['error'] !== undefined) throw new Error(`GET ${url} in ${this.node}: ${String(answer['error'])}`);
+    if (answer['status'] !== 200) throw new Error(`GET ${url} in ${this.node}: HTTP ${String(answer['status'])}`);
+    return answer['body'] as string;
+  }
+}
 
 export type Role = 'preferred' | 'accept' | 'deprecated';
 
@@ -86,6 +112,7 @@ export class ReloadableSidecar {
   readonly dir: string;
   readonly configPath: string;
   readonly pidFile: string;
+  readonly #fetcher: Fetcher | undefined;
   proc!: NodeProcess;
 
   constructor(
@@ -98,6 +125,7 @@ export class ReloadableSidecar {
     t.teardown(() => rmSync(this.dir, { recursive: true, force: true }));
     this.configPath = join(this.dir, `${mode}.toml`);
     this.pidFile = join(this.dir, `${mode}.pid`);
+    this.#fetcher = metricsPort === undefined ? undefined : new Fetcher(t, node);
   }
 
   writeConfig(text: string): void {
@@ -113,27 +141,33 @@ export class ReloadableSidecar {
     return this.proc;
   }
 
-  /** Runs `tcpao-proxy reload --pid-file` and returns its exit status and output. */
-  reload(): { status: number | null; stdout: string; stderr: string } {
-    const run = spawnSync(process.execPath, [CLI, 'reload', '--pid-file', this.pidFile], { encoding: 'utf8' });
-    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  /** Runs `tcpao-proxy reload --pid-file` and resolves with its exit status and output. */
+  reload(): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [CLI, 'reload', '--pid-file', this.pidFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+      child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+      child.once('exit', (status) => resolve({ status, stdout, stderr }));
+    });
   }
 
   /** Waits for the reload_applied or reload_failed line after the n-th reload request. */
   async reloadOutcome(count: number): Promise<JsonLine> {
     const isOutcome = (line: JsonLine) => line['event'] === 'reload_applied' || line['event'] === 'reload_failed';
-    await this.proc.waitFor(() => this.proc.lines.filter(isOutcome).length >= count, 30_000);
+    await this.proc.waitFor(() => this.proc.lines.filter(isOutcome).length >= count, 120_000);
     return this.proc.lines.filter(isOutcome)[count - 1] as JsonLine;
   }
 
   async status(): Promise<StatusBody> {
-    if (this.metricsPort === undefined) throw new Error('no metrics listener');
-    return JSON.parse(await httpGetInNode(this.node, `http://127.0.0.1:${this.metricsPort}/status`)) as StatusBody;
+    if (this.#fetcher === undefined) throw new Error('no metrics listener');
+    return JSON.parse(await this.#fetcher.get(`http://127.0.0.1:${this.metricsPort ?? 0}/status`)) as StatusBody;
   }
 
   async metrics(): Promise<string> {
-    if (this.metricsPort === undefined) throw new Error('no metrics listener');
-    return httpGetInNode(this.node, `http://127.0.0.1:${this.metricsPort}/metrics`);
+    if (this.#fetcher === undefined) throw new Error('no metrics listener');
+    return this.#fetcher.get(`http://127.0.0.1:${this.metricsPort ?? 0}/metrics`);
   }
 }
 
@@ -173,21 +207,6 @@ export interface StatusBody {
   readonly totals: Record<string, number>;
 }
 
-/** GET from inside a namespace; the body, or a rejection with the reason. */
-export function httpGetInNode(node: string, url: string): Promise<string> {
-  const script =
-    'fetch(process.argv[1]).then(async (r) => { if (!r.ok) throw new Error("HTTP " + r.status); process.stdout.write(await r.text()); })' +
-    '.catch((e) => { process.stderr.write(String(e)); process.exit(1); })';
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', node, process.execPath, '-e', script, url], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (out += text));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (err += text));
-    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`GET ${url} in ${node} failed: ${err}`))));
-  });
-}
-
 export function startEcho(t: Teardownable, node: string, port: number): NodeProcess {
   return spawnInNode(t, node, 'echo-app', process.execPath, [PACED, 'echo', `127.0.0.1:${port}`]);
 }
@@ -197,7 +216,7 @@ export function startPacedClient(t: Teardownable, node: string, port: number, ch
 }
 
 /** Polls `probe` until it returns a value that is not undefined; rejects with `what` after timeoutMs. */
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -210,4 +229,15 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+}
+
+/** With TCPAO_E2E_DUMP=DIR, writes every process's output there at teardown (for failures inside the lab). */
+export function dumpOutputs(t: Teardownable, procs: () => readonly (NodeProcess | undefined)[]): void {
+  const dir = process.env['TCPAO_E2E_DUMP'];
+  if (dir === undefined || dir === '') return;
+  t.teardown(() => {
+    for (const proc of procs()) {
+      if (proc !== undefined) writeFileSync(join(dir, `${proc.name}-${proc.child.pid ?? 0}.log`), proc.rawOutput.join(''));
+    }
+  });
 }
