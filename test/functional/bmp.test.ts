@@ -35,7 +35,7 @@ import {
 import { TCP_OPTION_AO, aoProblems, readCapture, startCapture } from './fixtures/wire-capture';
 
 // Under qemu without KVM every step is slow; the runner's default would kill the file.
-t.setTimeout(40 * 60_000);
+t.setTimeout(90 * 60_000);
 
 const TOOLS = ['gobgpd', 'gobgp', 'pmbmpd', 'stunnel', 'tshark', 'dumpcap', 'openssl', 'ip'];
 
@@ -131,7 +131,7 @@ function runFunctional(): void {
     assertNoKeyAnywhere(t, key, files, [initiator, terminator]);
   });
 
-  t.test('wrong key: nothing reaches pmbmpd; the initiator times out and TCPAOBad rises on the terminator', async (t) => {
+  t.test('wrong key on one side, then restart behaviour', async (t) => {
     topologyUp(t);
     const files = labDir(t);
     const terminatorKey = generateKey();
@@ -141,53 +141,50 @@ function runFunctional(): void {
     const terminator = startEntrypoint(t, 'terminator', files, terminatorKey);
     await terminator.waitFor('listener_ao_installed', isEvent('listener_ao_installed'));
     const initiator = startEntrypoint(t, 'initiator', files, initiatorKey);
-    startNeighbor(t, files);
+    const neighbor = startNeighbor(t, files);
     await injectRoute(INJECTED_PREFIX);
 
-    const refused = await initiator.waitFor('connection_refused', isEvent('connection_refused'));
-    t.equal(refused['reason'], 'wire_connect_timeout', 'the initiator says why: the AO connect timed out');
-    const after = netnsAoCounters(topology.terminatorNode);
-    t.ok(delta(after, before, 'TCPAOBad') > 0, 'the terminator kernel dropped segments with a bad MAC (TCPAOBad)');
-    t.equal(delta(after, before, 'TCPAOGood'), 0, 'and authenticated none (TCPAOGood)');
-    t.equal(terminator.events('connection_accepted').length, 0, 'the terminator never accepted a connection');
-    t.equal(initiator.events('relay_started').length, 0, 'the initiator never relayed');
+    await t.test('wrong key: nothing reaches pmbmpd; the initiator times out and TCPAOBad rises on the terminator', async (t) => {
+      const refused = await initiator.waitFor('connection_refused', isEvent('connection_refused'));
+      t.equal(refused['reason'], 'wire_connect_timeout', 'the initiator says why: the AO connect timed out');
+      const after = netnsAoCounters(topology.terminatorNode);
+      t.ok(delta(after, before, 'TCPAOBad') > 0, 'the terminator kernel dropped segments with a bad MAC (TCPAOBad)');
+      t.equal(delta(after, before, 'TCPAOGood'), 0, 'and authenticated none (TCPAOGood)');
+      t.equal(terminator.events('connection_accepted').length, 0, 'the terminator never accepted a connection');
+      t.equal(initiator.events('relay_started').length, 0, 'the initiator never relayed');
+      t.same(collectorMessages(files), [], 'pmbmpd logged nothing: not even a session start');
+    });
 
-    t.equal((await initiator.stop('SIGTERM')).code, 143);
-    t.equal((await terminator.stop('SIGTERM')).code, 143);
-    t.same(collectorMessages(files), [], 'pmbmpd logged nothing: not even a session start');
+    // The pairs are up but the wire is dead; what is tested now is only how each entrypoint ties its two processes.
+    await t.test('restart behaviour: a dead sidecar stops pmbmpd, a dead gobgpd stops the initiator sidecar', async (t) => {
+      const terminatorPids = await supervisedPids(terminator);
+      process.kill(terminatorPids.sidecar, 'SIGKILL');
+      const terminatorExit = await terminator.exited;
+      t.equal(terminatorExit.code, 137, "the terminator entrypoint exits non-zero with the sidecar's status");
+      t.equal(alive(terminatorPids.app), false, 'pmbmpd was stopped');
+      t.match(
+        terminator.lines.find((line) => line['module'] === 'supervise' && line['level'] === 50),
+        { msg: 'sidecar exited; stopping the app', status: 137 },
+        'the supervisor says which process died',
+      );
+      t.equal(runInNode(topology.terminatorNode, 'ss', ['-Htln']).trim(), '', 'nothing listens in gobmp any more (stunnel went with pmbmpd)');
+
+      await neighbor.stop('SIGTERM');
+      const initiatorPids = await supervisedPids(initiator);
+      process.kill(initiatorPids.app, 'SIGKILL');
+      const initiatorExit = await initiator.exited;
+      t.equal(initiatorExit.code, 137, "the initiator entrypoint exits non-zero with gobgpd's status");
+      t.equal(alive(initiatorPids.sidecar), false, 'the initiator sidecar was stopped');
+      t.match(
+        initiator.lines.find((line) => line['module'] === 'supervise' && line['level'] === 50),
+        { msg: 'app exited; stopping the sidecar', status: 137 },
+        'the supervisor says which process died',
+      );
+      t.equal(runInNode(topology.initiatorNode, 'ss', ['-Htln']).trim(), '', 'nothing listens in gobgp any more (stunnel went with gobgpd)');
+    });
+
     assertNoKeyAnywhere(t, terminatorKey, files, [initiator, terminator]);
     assertNoKeyAnywhere(t, initiatorKey, files, [initiator, terminator]);
-  });
-
-  t.test('restart behaviour: a dead sidecar stops pmbmpd, a dead gobgpd stops the initiator', async (t) => {
-    topologyUp(t);
-    const files = labDir(t);
-    const key = generateKey();
-    const terminator = startEntrypoint(t, 'terminator', files, key);
-    const initiator = startEntrypoint(t, 'initiator', files, key);
-    await terminator.waitFor('a relayed BMP session', isEvent('relay_started'));
-    await waitForCollector(files, 'the Initiation', (message) => message['bmp_msg_type'] === 'init');
-
-    const terminatorPids = await supervisedPids(terminator);
-    process.kill(terminatorPids.sidecar, 'SIGKILL');
-    const terminatorExit = await terminator.exited;
-    t.equal(terminatorExit.code, 137, "the terminator entrypoint exits non-zero with the sidecar's status");
-    t.equal(alive(terminatorPids.app), false, 'pmbmpd was stopped');
-    t.match(
-      terminator.lines.find((line) => line['module'] === 'supervise' && line['level'] === 50),
-      { msg: 'sidecar exited; stopping the app', status: 137 },
-      'the supervisor says which process died',
-    );
-    t.equal(runInNode(topology.terminatorNode, 'ss', ['-Htln']).trim(), '', 'nothing listens in gobmp any more (stunnel went with pmbmpd)');
-
-    const initiatorPids = await supervisedPids(initiator);
-    process.kill(initiatorPids.app, 'SIGKILL');
-    const initiatorExit = await initiator.exited;
-    t.equal(initiatorExit.code, 137, "the initiator entrypoint exits non-zero with gobgpd's status");
-    t.equal(alive(initiatorPids.sidecar), false, 'the initiator sidecar was stopped');
-    t.match(initiator.lines.find((line) => line['module'] === 'supervise' && line['level'] === 50), { msg: 'app exited; stopping the sidecar' });
-    t.equal(runInNode(topology.initiatorNode, 'ss', ['-Htln']).trim(), '', 'nothing listens in gobgp any more');
-    assertNoKeyAnywhere(t, key, files, [initiator, terminator]);
   });
 }
 
