@@ -4,7 +4,7 @@
  * reload_applied or reload_failed, and /status shows config.lastReload.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 
 import TOML from '@iarna/toml';
 
@@ -66,7 +66,8 @@ function checkIsSidecar(pid: number): void {
   } catch {
     throw targetError(`no process ${pid} is running; check --pid or the pid file`);
   }
-  if (!cmdline.split('\0').some((arg) => arg.includes(PROGRAM))) {
+  // The program itself (bin/tcpao-proxy run by node, or an installed tcpao-proxy), not any path containing the name.
+  if (!cmdline.split('\0').some((arg) => basename(arg) === PROGRAM)) {
     throw targetError(`process ${pid} is not a ${PROGRAM}; refusing to send it SIGHUP`);
   }
 }
