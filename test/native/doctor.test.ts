@@ -1,8 +1,10 @@
-// `tcpao-proxy doctor` as an operator runs it: the real CLI in a child
-// process against the real kernel and addon. On a kernel without TCP-AO the
-// probe fails with exit 1; on a TCP-AO kernel (the lab) a valid config passes
-// every check with exit 0. Config failures are checked on either kernel. The
-// key never appears on stdout or stderr.
+// `tcpao-proxy doctor` against the real kernel and addon. On a kernel without
+// TCP-AO the probe fails with exit 1; on a TCP-AO kernel (the lab) a valid
+// config passes every check with exit 0. Config failures are checked on either
+// kernel. The key never appears on stdout or stderr. One run per case goes
+// through bin/tcpao-proxy in a child process; the others call the same CLI
+// dispatcher in-process, because each node start costs about a minute in the
+// emulated lab.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
@@ -11,6 +13,7 @@ import { join, resolve } from 'node:path';
 
 import t, { type Test } from 'tap';
 
+import { runCli } from '../../src/cli';
 import type { CheckResult, DoctorReport } from '../../src/doctor/types';
 import { aoSupport, skipUnlessAo } from '../helpers/ao';
 
@@ -46,8 +49,25 @@ function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv = 
   });
 }
 
+/** bin/tcpao-proxy doctor ARGS in a child process. */
 function doctor(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return run(process.execPath, [CLI, 'doctor', ...args], env);
+}
+
+/** The same command through the CLI dispatcher in this process, with the real dependencies. */
+async function doctorInProcess(args: readonly string[]): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const io = {
+    stdout: (text: string) => (stdout += text),
+    stderr: (text: string) => (stderr += text),
+    env: { ...process.env, NO_COLOR: '1', TCPAO_KEY: KEY },
+  };
+  const notRun = async (): Promise<void> => {
+    throw new Error('doctor must not start the sidecar');
+  };
+  const status = await runCli(['doctor', ...args], io, { runSidecar: notRun });
+  return { status, stdout, stderr };
 }
 
 function assertKeyAbsent(t: Test, result: Run): void {
@@ -143,7 +163,7 @@ t.test('on a TCP-AO kernel a valid config passes every check: exit 0', async (t)
   const dir = scratchDir(t);
   const appPort = await listenPlain(t);
   const terminator = await doctor(['--json', '--config', terminatorConfig(dir, await freePort(), appPort), '--mode', 'terminator']);
-  const initiator = await doctor(['--json', '--config', initiatorConfig(dir, await freePort(), await freePort())]);
+  const initiator = await doctorInProcess(['--json', '--config', initiatorConfig(dir, await freePort(), await freePort())]);
   for (const [side, result] of [['terminator', terminator], ['initiator', initiator]] as const) {
     t.equal(result.status, 0, `${side}: exit 0`);
     t.equal(result.stderr, '', `${side}: nothing on stderr`);
@@ -160,36 +180,36 @@ t.test('on a TCP-AO kernel a valid config passes every check: exit 0', async (t)
     }
   }
 
-  const human = await doctor(['--config', terminatorConfig(dir, await freePort(), appPort)]);
+  const human = await doctorInProcess(['--config', terminatorConfig(dir, await freePort(), appPort)]);
   t.equal(human.status, 0);
   t.match(human.stdout, /^ {2}PASS {2}TCP-AO runtime probe +the kernel answers TCP-AO socket options$/m);
   t.match(human.stdout, /nothing fails/);
 });
 
-t.test('config failures through the real CLI, on any kernel', async (t) => {
+t.test('config failures through the CLI, on any kernel', async (t) => {
   const dir = scratchDir(t);
   const appPort = await listenPlain(t);
 
-  const missingVar = await doctor(['--json', '--config', terminatorConfig(dir, await freePort(), appPort, 'hmac-sha256', 'env:TCPAO_KEY_NOT_SET')]);
+  const missingVar = await doctorInProcess(['--json', '--config', terminatorConfig(dir, await freePort(), appPort, 'hmac-sha256', 'env:TCPAO_KEY_NOT_SET')]);
   t.equal(missingVar.status, 1);
   const keyCheck = check(JSON.parse(missingVar.stdout) as DoctorReport, 'key.bmp-wire');
   t.equal(keyCheck.status, 'fail');
   t.match(keyCheck.finding, /environment variable TCPAO_KEY_NOT_SET is not set/);
   assertKeyAbsent(t, missingVar);
 
-  const unreadable = await doctor(['--json', '--config', terminatorConfig(dir, await freePort(), appPort, 'hmac-sha256', `file:${dir}`)]);
+  const unreadable = await doctorInProcess(['--json', '--config', terminatorConfig(dir, await freePort(), appPort, 'hmac-sha256', `file:${dir}`)]);
   t.equal(unreadable.status, 1);
   const fileCheck = check(JSON.parse(unreadable.stdout) as DoctorReport, 'key.bmp-wire');
   t.equal(fileCheck.status, 'fail');
   t.match(fileCheck.finding, /is a directory, not a file/);
   assertKeyAbsent(t, unreadable);
 
-  const busy = await doctor(['--config', terminatorConfig(dir, appPort, appPort)]);
+  const busy = await doctorInProcess(['--config', terminatorConfig(dir, appPort, appPort)]);
   t.equal(busy.status, 1);
   t.match(busy.stdout, new RegExp(`^ {2}FAIL {2}Listen address listen_ao +127\\.0\\.0\\.1:${appPort}: port already in use$`, 'm'));
   assertKeyAbsent(t, busy);
 
-  const usage = await doctor(['--config']);
+  const usage = await doctorInProcess(['--config']);
   t.equal(usage.status, 2, 'a usage error exits 2');
   t.equal(usage.stdout, '');
   t.match(usage.stderr, /^tcpao-proxy: ERR_TCPAO_USAGE: --config\b[^\n]*\n$/, 'one coded line naming --config');
