@@ -108,6 +108,8 @@ async function main(): Promise<void> {
     rttWarmup: 500,
     connDurationMs: quick ? 2_000 : 5_000,
     connConcurrency: 16,
+    idleConcurrency: 32,
+    clientTimeoutMs: 10_000,
     idleConnections: quick ? 200 : 1_000,
     iperf3Secs,
   };

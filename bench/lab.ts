@@ -30,6 +30,8 @@ function globalSection(): string {
     'log_level = "info"',
     'max_connections = 4096',
     'idle_timeout_secs = 300',
+    // Connection setup under TCG emulation with concurrent clients can take seconds.
+    'connect_timeout_secs = 60',
     '',
   ].join('\n');
 }
@@ -103,6 +105,8 @@ const WORKLOADS: Readonly<Record<string, Workload>> = {
     rttWarmup: 500,
     connDurationMs: 5_000,
     connConcurrency: 16,
+    idleConcurrency: 32,
+    clientTimeoutMs: 10_000,
     idleConnections: 1_000,
     iperf3Secs: 0,
   },
@@ -113,6 +117,8 @@ const WORKLOADS: Readonly<Record<string, Workload>> = {
     rttWarmup: 500,
     connDurationMs: 2_000,
     connConcurrency: 16,
+    idleConcurrency: 32,
+    clientTimeoutMs: 10_000,
     idleConnections: 200,
     iperf3Secs: 0,
   },
@@ -123,6 +129,8 @@ const WORKLOADS: Readonly<Record<string, Workload>> = {
     rttWarmup: 30,
     connDurationMs: 5_000,
     connConcurrency: 16,
+    idleConcurrency: 4,
+    clientTimeoutMs: 60_000,
     idleConnections: 200,
     iperf3Secs: 0,
   },

@@ -33,9 +33,11 @@ interface PeerArgs {
   readonly concurrency?: number;
   readonly durationMs?: number;
   readonly connections?: number;
+  /** Connect and echo timeout; emulated labs need more than the default. */
+  readonly timeoutMs?: number;
 }
 
-const CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_TIMEOUT_MS = 10_000;
 const SEND_CHUNK_BYTES = 256 * 1024;
 const HEADER_BYTES = 8;
 
@@ -58,14 +60,14 @@ function requirePort(args: PeerArgs): number {
 async function open(args: PeerArgs): Promise<Socket> {
   const port = requirePort(args);
   if (args.ao !== undefined) {
-    const fd = await connectAo({ host: args.host, port, keys: [aoKey(args.ao)], timeoutMs: CONNECT_TIMEOUT_MS });
+    const fd = await connectAo({ host: args.host, port, keys: [aoKey(args.ao)], timeoutMs: args.timeoutMs ?? DEFAULT_TIMEOUT_MS });
     const socket = new Socket({ fd, readable: true, writable: true });
     socket.setNoDelay(true);
     return socket;
   }
   const socket = new Socket();
   socket.setNoDelay(true);
-  const timer = setTimeout(() => socket.destroy(new Error('connect timed out')), CONNECT_TIMEOUT_MS);
+  const timer = setTimeout(() => socket.destroy(new Error('connect timed out')), args.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   try {
     socket.connect({ host: args.host, port });
     await once(socket, 'connect');
@@ -192,7 +194,7 @@ async function rtt(args: PeerArgs): Promise<void> {
 /** Connect, send one byte, wait for its echo, close cleanly and wait for the close. */
 async function echoOnce(args: PeerArgs): Promise<Socket> {
   const socket = await open(args);
-  const timer = setTimeout(() => socket.destroy(new Error('echo timed out')), CONNECT_TIMEOUT_MS);
+  const timer = setTimeout(() => socket.destroy(new Error('echo timed out')), args.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   try {
     const echoed = once(socket, 'data');
     socket.write('x');

@@ -35,6 +35,10 @@ export interface Workload {
   readonly connDurationMs: number;
   readonly connConcurrency: number;
   readonly idleConnections: number;
+  /** How many idle connections are opened at once. */
+  readonly idleConcurrency: number;
+  /** Each client's connect and echo timeout. */
+  readonly clientTimeoutMs: number;
   /** Seconds of iperf3 per run, or 0 to skip it. */
   readonly iperf3Secs: number;
 }
@@ -117,15 +121,15 @@ async function withProxy<T>(spec: TargetSpec, targetPort: number, body: (proxy: 
   }
 }
 
-function clientArgs(spec: TargetSpec, port: number): Record<string, unknown> {
-  return { host: spec.host, port, ...(spec.ao === undefined ? {} : { ao: spec.ao }) };
+function clientArgs(spec: TargetSpec, port: number, workload: Workload): Record<string, unknown> {
+  return { host: spec.host, port, timeoutMs: workload.clientTimeoutMs, ...(spec.ao === undefined ? {} : { ao: spec.ao }) };
 }
 
 /** One bulk transfer through a fresh proxy: Gbit/s and the proxy's CPU seconds for it. */
 async function bulkOnce(spec: TargetSpec, workload: Workload): Promise<{ gbitPerSec: number; proxyCpuSec: number | null }> {
   return withProxy(spec, spec.backend.sinkPort, async (proxy) => {
     const cpuBefore = cpuOf(proxy);
-    const result = await runPeer(`${spec.name} send`, { role: 'send', bytes: workload.bulkBytes, ...clientArgs(spec, proxy.port) }, spec.env);
+    const result = await runPeer(`${spec.name} send`, { role: 'send', bytes: workload.bulkBytes, ...clientArgs(spec, proxy.port, workload) }, spec.env);
     const hasProxy = Object.keys(proxy.processes).length > 0;
     return { gbitPerSec: numberOf(result, 'gbitPerSec'), proxyCpuSec: hasProxy ? cpuOf(proxy) - cpuBefore : null };
   });
@@ -155,7 +159,7 @@ async function latencyAndRateOnce(spec: TargetSpec, workload: Workload): Promise
   return withProxy(spec, spec.backend.echoPort, async (proxy) => {
     const rtt = await runPeer(
       `${spec.name} rtt`,
-      { role: 'rtt', size: 64, count: workload.rttCount, warmup: workload.rttWarmup, ...clientArgs(spec, proxy.port) },
+      { role: 'rtt', size: 64, count: workload.rttCount, warmup: workload.rttWarmup, ...clientArgs(spec, proxy.port, workload) },
       spec.env,
     );
     const rate = await runPeer(
@@ -164,7 +168,7 @@ async function latencyAndRateOnce(spec: TargetSpec, workload: Workload): Promise
         role: 'connrate',
         concurrency: workload.connConcurrency,
         durationMs: workload.connDurationMs,
-        ...clientArgs(spec, proxy.port),
+        ...clientArgs(spec, proxy.port, workload),
       },
       spec.env,
     );
@@ -194,7 +198,7 @@ async function measureIdle(spec: TargetSpec, workload: Workload): Promise<IdleMe
     const before = Object.fromEntries(roles.map(([role, pid]) => [role, treeMemory(pid)]));
     const idle = startPeer(
       `${spec.name} idle`,
-      { role: 'idle', connections: workload.idleConnections, concurrency: 32, ...clientArgs(spec, proxy.port) },
+      { role: 'idle', connections: workload.idleConnections, concurrency: workload.idleConcurrency, ...clientArgs(spec, proxy.port, workload) },
       spec.env,
     );
     try {
