@@ -74,6 +74,16 @@ async function startTerminator(tt: Test, policy: PolicyOptions, ports: { wire: n
   return { app, terminator };
 }
 
+/** Polls `condition` every 500 ms; resolves whether it became true before the deadline. */
+async function waitUntil(condition: () => boolean, deadlineMs: number): Promise<boolean> {
+  const end = Date.now() + deadlineMs;
+  while (Date.now() < end) {
+    if (condition()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return condition();
+}
+
 function assertNoKeys(tt: Test, procs: readonly NodeProcess[]) {
   const output = procs.flatMap((proc) => proc.rawOutput).join('');
   for (const key of [KEY, OTHER_KEY]) {
@@ -134,10 +144,13 @@ t.test('fail closed across the two namespaces', async (t) => {
       '4096',
       '1',
     ]);
-    // The SYN is dropped, so the plain connect never completes; give it a few retransmissions.
-    await new Promise((resolve) => setTimeout(resolve, 4_000));
-    const after = netnsAoCounters(topology.terminatorNode);
-    tt.ok((after['TCPAORequired'] ?? 0) > (before['TCPAORequired'] ?? 0), 'TCPAORequired rose on the terminator');
+    await plain.waitFor((line) => line['event'] === 'client_started');
+    // The SYN is dropped, so the plain connect never completes; watch the counter for its retransmissions.
+    const rose = await waitUntil(
+      () => (netnsAoCounters(topology.terminatorNode)['TCPAORequired'] ?? 0) > (before['TCPAORequired'] ?? 0),
+      60_000,
+    );
+    tt.ok(rose, 'TCPAORequired rose on the terminator');
     tt.equal(plain.events('connected').length, 0, 'the plain client never connected');
     tt.equal(app.events('accepted').length, 0, 'the local app never saw a connection');
     tt.equal(terminator.events('connection_accepted').length, 0, 'the terminator accepted nothing');
