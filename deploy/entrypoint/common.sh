@@ -21,27 +21,10 @@ readonly TCPAO_TEMPLATE_DIR="${TCPAO_TEMPLATE_DIR:-/etc/tcpao-proxy}"
 readonly TCPAO_CONFIG_PATH="${TCPAO_CONFIG_PATH:-/etc/tcpao-proxy/config.toml}"
 readonly RENDER_CONFIG="$TCPAO_PROXY_HOME/scripts/render-config"
 
-json_string() {
-  local text="$1"
-  text="${text//\\/\\\\}"
-  text="${text//\"/\\\"}"
-  text="${text//$'\n'/\\n}"
-  text="${text//$'\r'/\\r}"
-  text="${text//$'\t'/\\t}"
-  printf '"%s"' "$text"
-}
-
-# One pino-shaped JSON line on stderr: log LEVEL MSG [KEY VALUE]...
-log() {
-  local level="$1" msg="$2" line
-  shift 2
-  line="{\"level\":$level,\"time\":$(date +%s%3N),\"module\":\"entrypoint\",\"role\":\"$ROLE\",\"msg\":$(json_string "$msg")"
-  while (($# >= 2)); do
-    if [[ "$2" =~ ^[0-9]+$ ]]; then line+=",\"$1\":$2"; else line+=",\"$1\":$(json_string "$2")"; fi
-    shift 2
-  done
-  printf '%s}\n' "$line" >&2
-}
+LOG_MODULE=entrypoint
+LOG_ROLE="$ROLE"
+# shellcheck source-path=SCRIPTDIR source=jsonlog.sh
+. "$ENTRYPOINT_DIR/jsonlog.sh"
 
 # Bad operator input: one coded line, exit status 2.
 refuse() {

@@ -23,27 +23,9 @@ and exits non-zero.
 USAGE
 }
 
-json_string() {
-  local text="$1"
-  text="${text//\\/\\\\}"
-  text="${text//\"/\\\"}"
-  text="${text//$'\n'/\\n}"
-  text="${text//$'\r'/\\r}"
-  text="${text//$'\t'/\\t}"
-  printf '"%s"' "$text"
-}
-
-# One pino-shaped JSON line on stderr: log LEVEL MSG [KEY VALUE]... (numbers stay numbers).
-log() {
-  local level="$1" msg="$2" line
-  shift 2
-  line="{\"level\":$level,\"time\":$(date +%s%3N),\"module\":\"supervise\",\"msg\":$(json_string "$msg")"
-  while (($# >= 2)); do
-    if [[ "$2" =~ ^[0-9]+$ ]]; then line+=",\"$1\":$2"; else line+=",\"$1\":$(json_string "$2")"; fi
-    shift 2
-  done
-  printf '%s}\n' "$line" >&2
-}
+LOG_MODULE=supervise
+# shellcheck source-path=SCRIPTDIR source=jsonlog.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/jsonlog.sh"
 
 usage_error() {
   log 50 "$1; see supervise.sh --help" code ERR_TCPAO_USAGE
