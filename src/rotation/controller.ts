@@ -22,7 +22,7 @@ import {
   keysForPeer,
   type KeyGeneration,
 } from './keyset';
-import { applySocketPlan, planSocket, type PendingRemoval, type SocketKind, type SocketPlan } from './reconcile';
+import { applySocketPlan, planSocket, type ApplyResult, type PendingRemoval, type SocketKind, type SocketPlan } from './reconcile';
 
 /** A relaying connection's wire socket, as the controller sees it. */
 export interface WireSocket {
@@ -260,15 +260,9 @@ export class RotationController {
     let removed = 0;
     // The listener first: new connections must find the new keys before the peer starts using them.
     for (const entry of plans) {
-      const result = applySocketPlan(this.#binding, entry.fd, entry.plan);
+      const result = this.#run(entry.id, entry.fd, entry.plan);
       added += result.added;
       removed += result.removed;
-      for (const failure of result.failures) {
-        this.#log.warn(
-          { event: 'key_apply_failed', socket: entry.id, action: failure.action, code: failure.code },
-          `could not ${failure.action} on ${entry.id === 'listener' ? 'the listener' : `connection ${entry.id}`}: ${failure.message}`,
-        );
-      }
       if (entry.id !== 'listener') this.#notePending(entry.id, entry.plan.pending);
     }
     const previous = this.#config;
@@ -345,13 +339,7 @@ export class RotationController {
       }
     }
     const plan = planSocket(kind, { installed, info }, keys, preferred);
-    const result = applySocketPlan(this.#binding, socket.fd, plan);
-    for (const failure of result.failures) {
-      this.#log.warn(
-        { event: 'key_apply_failed', socket: socket.id, action: failure.action, code: failure.code },
-        `could not ${failure.action} on connection ${socket.id}: ${failure.message}`,
-      );
-    }
+    const result = this.#run(socket.id, socket.fd, plan);
     if (result.added + result.removed > 0 || result.infoSet) {
       this.#log.info(
         { event: 'connection_keys_updated', conn: socket.id, generation: this.#generation.number, added: result.added, removed: result.removed },
@@ -376,13 +364,7 @@ export class RotationController {
         this.#pending.delete(id);
         continue;
       }
-      const result = applySocketPlan(this.#binding, socket.fd, plan);
-      for (const failure of result.failures) {
-        this.#log.warn(
-          { event: 'key_apply_failed', socket: id, action: failure.action, code: failure.code },
-          `could not ${failure.action} on connection ${id}: ${failure.message}`,
-        );
-      }
+      this.#run(id, socket.fd, plan);
       this.#notePending(id, plan.pending);
     }
     this.#schedule();
@@ -406,15 +388,31 @@ export class RotationController {
     }
   }
 
+  /** Applies a plan to one socket and logs every key removed and every step that failed. */
+  #run(id: number | 'listener', fd: number, plan: SocketPlan): ApplyResult {
+    const where = id === 'listener' ? 'the listener' : `connection ${id}`;
+    const result = applySocketPlan(this.#binding, fd, plan);
+    for (const key of result.removedKeys) {
+      if (key.reason === 'replaced') continue;
+      this.#log.info(
+        { event: 'key_removed', socket: id, sendId: key.sendId, recvId: key.recvId, removal: key.reason },
+        `key send_id ${key.sendId}/recv_id ${key.recvId} removed from ${where}`,
+      );
+    }
+    for (const failure of result.failures) {
+      this.#log.warn(
+        { event: 'key_apply_failed', socket: id, action: failure.action, code: failure.code },
+        `could not ${failure.action} on ${where}: ${failure.message}`,
+      );
+    }
+    return result;
+  }
+
   #notePending(id: number, pending: readonly PendingRemoval[]): void {
     const previous = this.#pending.get(id) ?? [];
     for (const gone of previous) {
       if (!pending.some((entry) => entry.sendId === gone.sendId && entry.recvId === gone.recvId)) {
         this.#reported.delete(`${id}/${gone.sendId}/${gone.recvId}/${gone.waitingFor}`);
-        this.#log.info(
-          { event: 'key_removed', conn: id, sendId: gone.sendId, recvId: gone.recvId, removal: gone.removal },
-          `key send_id ${gone.sendId}/recv_id ${gone.recvId} removed from connection ${id}`,
-        );
       }
     }
     for (const entry of pending) {

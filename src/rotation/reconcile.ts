@@ -127,9 +127,17 @@ export interface ActionFailure {
   readonly message: string;
 }
 
+export interface RemovedKey {
+  readonly sendId: number;
+  readonly recvId: number;
+  readonly reason: RemovalReason | 'replaced';
+}
+
 export interface ApplyResult {
   readonly added: number;
   readonly removed: number;
+  /** The keys actually deleted, in order. */
+  readonly removedKeys: readonly RemovedKey[];
   readonly infoSet: boolean;
   readonly failures: readonly ActionFailure[];
 }
@@ -147,7 +155,7 @@ function describeAction(action: KeyAction): string {
 /** Runs a plan's actions in order; a failed action is recorded and the rest still run. */
 export function applySocketPlan(binding: TcpAoBinding, fd: number, plan: SocketPlan): ApplyResult {
   let added = 0;
-  let removed = 0;
+  const removedKeys: RemovedKey[] = [];
   let infoSet = false;
   const failures: ActionFailure[] = [];
   for (const action of plan.actions) {
@@ -163,7 +171,7 @@ export function applySocketPlan(binding: TcpAoBinding, fd: number, plan: SocketP
           recvId: action.key.recvId,
           ifindex: action.key.ifindex,
         });
-        removed += 1;
+        removedKeys.push({ sendId: action.key.sendId, recvId: action.key.recvId, reason: action.reason });
       } else {
         binding.setAoInfo(fd, {
           ...(action.currentKey === undefined ? {} : { currentKey: action.currentKey }),
@@ -180,7 +188,7 @@ export function applySocketPlan(binding: TcpAoBinding, fd: number, plan: SocketP
       });
     }
   }
-  return { added, removed, infoSet, failures };
+  return { added, removed: removedKeys.length, removedKeys, infoSet, failures };
 }
 
 export { describeAction };

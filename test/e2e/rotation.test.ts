@@ -201,7 +201,10 @@ t.test('rotating from key 1 to key 2 on both sides while a stream flows', async 
       tt.same(keys.map((key) => key.sendId), [2], `only key 2 is left on the ${side.mode}'s wire socket`);
     }
     tt.same((await terminator.status()).listeners[0]?.keys.map((key) => key.sendId), [2], 'only key 2 is left on the AO listener');
-    tt.ok(terminator.proc.events('key_removed').length >= 1, 'the terminator logged the removal');
+    for (const side of [terminator, initiator]) {
+      const removed = side.proc.events('key_removed').map((line) => line['sendId']);
+      tt.ok(removed.length >= 1 && removed.every((id) => id === 1), `the ${side.mode} logged removing key 1 (and nothing else)`);
+    }
     for (const side of [terminator, initiator]) {
       const config = side === terminator ? terminatorConfig(side, { keys: [NEW('preferred')] }) : initiatorConfig(side, { keys: [NEW('preferred')] });
       const outcome = await reload(side, config);

@@ -243,6 +243,8 @@ t.test('controller: a reload adds, moves and removes keys; new connections get t
   t.same(h.fake.sendIds(h.listenerFd), [2], 'the deprecated key leaves the listener');
   t.same(h.fake.sendIds(fd), [2], 'and the connection, whose peer has moved off it');
   t.ok(h.lines.some((line) => line['event'] === 'reload_applied' && line['generation'] === 3));
+  const removals = h.lines.filter((line) => line['event'] === 'key_removed').map((line) => `${String(line['socket'])} ${String(line['sendId'])}`);
+  t.same(removals.sort(), ['1 1', 'listener 1'], 'each removal is logged with its socket');
 });
 
 t.test('controller: a key still in use stays pending and goes on a later retry', async (t) => {
