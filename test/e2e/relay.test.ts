@@ -62,13 +62,15 @@ async function startChain(
     { TCPAO_KEY: KEY },
   );
   await initiator.waitFor(isListening);
-  tt.teardown(() => {
-    const output = [initiator, terminator].flatMap((proc) => proc.rawOutput).join('');
-    for (const encoding of keyEncodings(KEY)) {
-      tt.notOk(output.includes(encoding), `sidecar output never contains the key (${encoding.length} chars)`);
-    }
-  });
   return { initiator, terminator, app, localPort: ports.local };
+}
+
+/** Scans everything both sidecars printed for the key, in every encoding the config accepts. */
+function assertNoKeyLeak(tt: Test, chain: Chain): void {
+  const output = [chain.initiator, chain.terminator].flatMap((proc) => proc.rawOutput).join('');
+  for (const encoding of keyEncodings(KEY)) {
+    tt.notOk(output.includes(encoding), `sidecar output never contains the key (${encoding.length} chars)`);
+  }
 }
 
 function doneReports(proc: NodeProcess): JsonLine[] {
@@ -122,6 +124,7 @@ t.test('the AO relay chain across two namespaces', async (t) => {
       tt.equal(ao?.['pktBad'], '0', 'no segment failed authentication');
       const applied = await chain.initiator.waitFor((line) => line['event'] === 'outbound_ao_applied');
       tt.equal(applied['currentKey'], 7, 'the initiator sent with key id 7');
+      assertNoKeyLeak(tt, chain);
     });
   }
 
@@ -131,5 +134,6 @@ t.test('the AO relay chain across two namespaces', async (t) => {
     await chain.app.waitFor(() => doneReports(chain.app).length >= 24, 120_000);
     assertIntact(tt, client, chain.app, 2 * MIB);
     tt.equal(chain.terminator.events('connection_closed').length, 24, 'terminator closed 24 relays');
+    assertNoKeyLeak(tt, chain);
   });
 });
