@@ -3,7 +3,7 @@
  * real gobgpd, stunnel and pmbmpd, each side started through its role's real
  * entrypoint in the namespaces named like the containerlab nodes, with the
  * wire leg captured by dumpcap and read back with tshark. See
- * fixtures/bmp-lab.ts for the chain.
+ * test/helpers/bmp-lab.ts for the chain.
  */
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
@@ -31,8 +31,8 @@ import {
   type JsonLine,
   type LabFiles,
   type LineProcess,
-} from './fixtures/bmp-lab';
-import { TCP_OPTION_AO, aoProblems, readCapture, startCapture } from './fixtures/wire-capture';
+} from '../helpers/bmp-lab';
+import { TCP_OPTION_AO, aoProblems, readCapture, startCapture } from '../helpers/wire-capture';
 
 // Under qemu without KVM every step is slow; the runner's default would kill the file.
 t.setTimeout(90 * 60_000);
@@ -114,7 +114,7 @@ function runFunctional(): void {
     t.equal((await terminator.stop('SIGTERM')).code, 143, 'SIGTERM stops the terminator pair (143)');
     await capture.stop();
 
-    const segments = readCapture(capture.file, topology.wirePort);
+    const segments = readCapture(capture.file);
     t.ok(segments.some((segment) => segment.syn && !segment.ack && segment.src === topology.initiatorIpv4), 'the capture holds the SYN');
     t.ok(segments.some((segment) => segment.syn && segment.ack && segment.src === topology.terminatorIpv4), 'and the SYN-ACK');
     t.ok(segments.some((segment) => segment.flags.includes('F')), 'and a FIN');
@@ -126,7 +126,9 @@ function runFunctional(): void {
 
     const payload = Buffer.concat(segments.map((segment) => segment.payload));
     t.equal(payload.indexOf('GoBGP'), -1, 'no BMP in the clear on the wire (the Initiation names GoBGP)');
-    t.ok(segments.some((segment) => segment.tlsContentTypes.includes(23)), 'the wire payload is TLS application data (stunnel)');
+    // A BMP stream starts with version 3; stunnel's starts with a TLS handshake record (type 22, version 3.x).
+    const firstData = segments.find((segment) => segment.payload.length > 0 && segment.src === topology.initiatorIpv4);
+    t.same([...(firstData?.payload.subarray(0, 2) ?? [])], [0x16, 0x03], 'the stream on the wire opens with a TLS handshake record (stunnel), not BMP');
 
     assertNoKeyAnywhere(t, key, files, [initiator, terminator]);
   });

@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 
-import { TCP_OPTION_AO, TCP_OPTION_MD5, aoProblems, parseTcpOptions, type Segment } from './fixtures/wire-capture';
+import { TCP_OPTION_AO, TCP_OPTION_MD5, aoProblems, parseTcpOptions, type Segment } from '../helpers/wire-capture';
 
 const mac12 = 'aa'.repeat(12);
 
@@ -50,7 +50,6 @@ function segment(optionsHex: string, tsharkKinds: number[], keyId: number | unde
     tsharkKinds,
     tsharkAoKeyId: keyId,
     tsharkAoRnextKeyId: keyId,
-    tlsContentTypes: [],
   };
 }
 
