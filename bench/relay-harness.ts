@@ -17,6 +17,7 @@ import { GLOBAL_DEFAULTS } from '../src/config/schema';
 import { defaultBinding } from '../src/native';
 import type { RelaySettings } from '../src/proxy/plan';
 import { startRelay } from '../src/proxy/relay';
+import { relaySettingsFrom } from '../src/proxy/sidecar';
 import { applySocketSettings } from '../src/proxy/server';
 
 interface HarnessArgs {
@@ -27,18 +28,7 @@ interface HarnessArgs {
   readonly idleTimeoutMs?: number;
 }
 
-const defaults: RelaySettings = {
-  listenBacklog: GLOBAL_DEFAULTS.listen_backlog,
-  idleTimeoutMs: GLOBAL_DEFAULTS.idle_timeout_secs * 1_000,
-  connectTimeoutMs: GLOBAL_DEFAULTS.connect_timeout_secs * 1_000,
-  maxConnections: Number.MAX_SAFE_INTEGER,
-  keepalive: {
-    enabled: GLOBAL_DEFAULTS.tcp_keepalive,
-    idleSecs: GLOBAL_DEFAULTS.keepalive_time_secs,
-    intervalSecs: GLOBAL_DEFAULTS.keepalive_intvl_secs,
-    probes: GLOBAL_DEFAULTS.keepalive_probes,
-  },
-};
+const defaults: RelaySettings = { ...relaySettingsFrom(GLOBAL_DEFAULTS), maxConnections: Number.MAX_SAFE_INTEGER };
 
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as HarnessArgs;

@@ -5,7 +5,7 @@ import { createLiveHandler, type Admission } from '../rotation/live-handler';
 import { startRuntime } from '../rotation/runtime';
 import { TcpAoError } from '../errors';
 import { defaultBinding, type TcpAoBinding } from '../native';
-import { describePolicies, formatEndpoint, type Endpoint, type ProxyPlan, type WirePolicy } from './plan';
+import { describePolicies, formatEndpoint, type Endpoint, type ProxyPlan, type RelaySettings, type WirePolicy } from './plan';
 import { createProxyServer, type ProxyServer } from './server';
 
 export interface SidecarDeps {
@@ -144,10 +144,22 @@ export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<
   return { proxy, address, shutdown, listenerFd, usePlan: (next) => live.use(next) };
 }
 
-/** Maps the validated config onto what the proxy needs; key bytes leave their SecretKey here. */
-export function planFromConfig(config: SidecarConfig): ProxyPlan {
-  const { global } = config;
-  const relay = {
+/** The [global] settings the relay reads. */
+type RelayGlobals = Pick<
+  SidecarConfig['global'],
+  | 'listen_backlog'
+  | 'idle_timeout_secs'
+  | 'connect_timeout_secs'
+  | 'max_connections'
+  | 'tcp_keepalive'
+  | 'keepalive_time_secs'
+  | 'keepalive_intvl_secs'
+  | 'keepalive_probes'
+>;
+
+/** The relay's settings from [global] (also used by the benchmark harness with the defaults). */
+export function relaySettingsFrom(global: RelayGlobals): RelaySettings {
+  return {
     listenBacklog: global.listen_backlog,
     idleTimeoutMs: global.idle_timeout_secs * 1_000,
     connectTimeoutMs: global.connect_timeout_secs * 1_000,
@@ -159,6 +171,11 @@ export function planFromConfig(config: SidecarConfig): ProxyPlan {
       probes: global.keepalive_probes,
     },
   };
+}
+
+/** Maps the validated config onto what the proxy needs; key bytes leave their SecretKey here. */
+export function planFromConfig(config: SidecarConfig): ProxyPlan {
+  const relay = relaySettingsFrom(config.global);
   // New sockets get every key but the deprecated ones. On the initiator the first applicable policy's
   // preferred key is the one to send with (current) and to ask for (RNext).
   const policies = config.activePolicies.map((policy, index): WirePolicy => {
