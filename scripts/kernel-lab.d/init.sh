@@ -1,7 +1,9 @@
 #!/bin/bash
 # PID 1 of the lab guest. The kernel hands unknown cmdline key=value pairs to
-# init as environment variables: that is how labout and labcwd arrive.
+# init as environment variables: that is how labout arrives; the caller's
+# directory is in a file there.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+labcwd="$(cat "$labout/cwd")"
 export HOME=/root TCPAO_LAB=1 LANG=C.UTF-8
 
 mountpoint -q /proc || mount -t proc proc /proc
@@ -11,8 +13,21 @@ mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 # Keep namespace state, sockets and scratch files off the shared host root.
+# The caller's directory and the run's output directory stay the host's even
+# when they lie under /tmp or /run: each is held aside and moved over the tmpfs.
+held=()
+for shared_dir in "$labcwd" "$labout"; do
+  case "$shared_dir" in
+    /tmp|/tmp/*|/run|/run/*)
+      holder="/dev/.tcpao-lab-held-${#held[@]}"
+      mkdir -p "$holder" && mount --bind "$shared_dir" "$holder" && held+=("$holder=$shared_dir") ;;
+  esac
+done
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
+for pair in "${held[@]}"; do
+  mkdir -p "${pair#*=}" && mount --move "${pair%%=*}" "${pair#*=}"
+done
 ln -sf /proc/self/fd /dev/fd
 ln -sf /proc/self/fd/0 /dev/stdin
 ln -sf /proc/self/fd/1 /dev/stdout
@@ -22,7 +37,11 @@ ip link set lo up
 hostname kernel-lab
 
 status=254
-if cd "$labcwd"; then
+if ! cd "$labcwd"; then
+  # Not a boot failure: say so, and let the host report it instead of booting again.
+  printf 'kernel-lab: the guest cannot enter %s\n' "$labcwd" >/dev/console
+  : >"$labout/started"
+else
   [ -f "$labout/env" ] && . "$labout/env"
   # Markers let the host show the command's output without firmware and kernel noise.
   : >"$labout/started"
