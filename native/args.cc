@@ -79,6 +79,12 @@ bool BoolProp(Napi::Object obj, const char* prop, const std::string& what) {
   return v.As<Napi::Boolean>().Value();
 }
 
+bool OptionalKeyIdProp(Napi::Object obj, const char* prop, const std::string& what, uint8_t* out) {
+  if (obj.Get(prop).IsUndefined()) return false;
+  *out = static_cast<uint8_t>(IntegerProp(obj, prop, what, 0, 255, true, 0));
+  return true;
+}
+
 Peer AddressProp(Napi::Object obj, const char* prop, const std::string& what) {
   Napi::Env env = obj.Env();
   Napi::Value v = obj.Get(prop);

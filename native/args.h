@@ -20,6 +20,8 @@ Napi::Object ObjectArg(const Napi::CallbackInfo& info, size_t index, const char*
 double IntegerProp(Napi::Object obj, const char* prop, const std::string& what, double lo, double hi, bool required,
                    double fallback);
 bool BoolProp(Napi::Object obj, const char* prop, const std::string& what);
+// A key id (0-255) that may be absent: stores it and returns true when given.
+bool OptionalKeyIdProp(Napi::Object obj, const char* prop, const std::string& what, uint8_t* out);
 Peer AddressProp(Napi::Object obj, const char* prop, const std::string& what);
 Peer PeerWithPrefix(Napi::Object obj, const std::string& what);
 void ParseKey(Napi::Value value, const std::string& what, KeySpec* out);

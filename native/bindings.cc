@@ -221,14 +221,8 @@ Napi::Value DeleteKey(const Napi::CallbackInfo& info) {
   ref.sndid = static_cast<uint8_t>(IntegerProp(obj, "sendId", "ref.sendId", 0, 255, true, 0));
   ref.rcvid = static_cast<uint8_t>(IntegerProp(obj, "recvId", "ref.recvId", 0, 255, true, 0));
   ref.ifindex = static_cast<int32_t>(IntegerProp(obj, "ifindex", "ref.ifindex", 0, INT32_MAX, false, 0));
-  if (!obj.Get("newCurrent").IsUndefined()) {
-    ref.set_current = true;
-    ref.current_key = static_cast<uint8_t>(IntegerProp(obj, "newCurrent", "ref.newCurrent", 0, 255, true, 0));
-  }
-  if (!obj.Get("newRnext").IsUndefined()) {
-    ref.set_rnext = true;
-    ref.rnext = static_cast<uint8_t>(IntegerProp(obj, "newRnext", "ref.newRnext", 0, 255, true, 0));
-  }
+  ref.set_current = OptionalKeyIdProp(obj, "newCurrent", "ref.newCurrent", &ref.current_key);
+  ref.set_rnext = OptionalKeyIdProp(obj, "newRnext", "ref.newRnext", &ref.rnext);
   Failure f;
   int rc = delete_key(fd, ref, &f);
   if (rc != 0) throw FailureError(env, rc, f);
@@ -294,14 +288,8 @@ Napi::Value SetInfo(const Napi::CallbackInfo& info) {
   int fd = FdArg(info, 0);
   Napi::Object obj = ObjectArg(info, 1, "update");
   AoUpdate u;
-  if (!obj.Get("currentKey").IsUndefined()) {
-    u.set_current = true;
-    u.current_key = static_cast<uint8_t>(IntegerProp(obj, "currentKey", "update.currentKey", 0, 255, true, 0));
-  }
-  if (!obj.Get("rnextKey").IsUndefined()) {
-    u.set_rnext = true;
-    u.rnext = static_cast<uint8_t>(IntegerProp(obj, "rnextKey", "update.rnextKey", 0, 255, true, 0));
-  }
+  u.set_current = OptionalKeyIdProp(obj, "currentKey", "update.currentKey", &u.current_key);
+  u.set_rnext = OptionalKeyIdProp(obj, "rnextKey", "update.rnextKey", &u.rnext);
   if (!obj.Get("aoRequired").IsUndefined()) u.ao_required = BoolProp(obj, "aoRequired", "update.aoRequired") ? 1 : 0;
   if (!obj.Get("acceptIcmps").IsUndefined()) {
     u.accept_icmps = BoolProp(obj, "acceptIcmps", "update.acceptIcmps") ? 1 : 0;
