@@ -15,7 +15,7 @@ import {
   startTraffic,
   topology,
   topologyUp,
-  type NodeProcess,
+  type LineProcess,
 } from '../helpers/lab';
 
 const KEY = 'fail-closed-key-1a2b3c4d5e6f';
@@ -84,8 +84,8 @@ async function waitUntil(condition: () => boolean, deadlineMs: number): Promise<
   return condition();
 }
 
-function assertNoKeys(tt: Test, procs: readonly NodeProcess[]) {
-  const output = procs.flatMap((proc) => proc.rawOutput).join('');
+function assertNoKeys(tt: Test, procs: readonly LineProcess[]) {
+  const output = procs.flatMap((proc) => proc.text).join('');
   for (const key of [KEY, OTHER_KEY]) {
     for (const encoding of keyEncodings(key)) tt.notOk(output.includes(encoding), 'no key bytes in sidecar output');
   }

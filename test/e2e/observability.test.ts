@@ -182,7 +182,7 @@ t.test('/status and /metrics on both sides of a live connection', async (t: Test
   });
 
   t.test('no key bytes in the logs or the pages', async (tt) => {
-    const output = [initiator.proc, terminator.proc].flatMap((proc) => proc.rawOutput).join('') + bodies.join('');
+    const output = [initiator.proc, terminator.proc].flatMap((proc) => proc.text).join('') + bodies.join('');
     for (const encoding of keyEncodings(KEY)) tt.notOk(output.includes(encoding), `no key bytes in logs or pages (${encoding.length} chars)`);
   });
 });

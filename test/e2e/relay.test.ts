@@ -13,16 +13,16 @@ import {
   topology,
   topologyUp,
   type JsonLine,
-  type NodeProcess,
+  type LineProcess,
 } from '../helpers/lab';
 
 const KEY = 'e2e-relay-key-9f8e7d6c5b4a';
 const MIB = 1024 * 1024;
 
 interface Chain {
-  readonly initiator: NodeProcess;
-  readonly terminator: NodeProcess;
-  readonly app: NodeProcess;
+  readonly initiator: LineProcess;
+  readonly terminator: LineProcess;
+  readonly app: LineProcess;
   readonly localPort: number;
 }
 
@@ -67,13 +67,13 @@ async function startChain(
 
 /** Scans everything both sidecars printed for the key, in every encoding the config accepts. */
 function assertNoKeyLeak(tt: Test, chain: Chain): void {
-  const output = [chain.initiator, chain.terminator].flatMap((proc) => proc.rawOutput).join('');
+  const output = [chain.initiator, chain.terminator].flatMap((proc) => proc.text).join('');
   for (const encoding of keyEncodings(KEY)) {
     tt.notOk(output.includes(encoding), `sidecar output never contains the key (${encoding.length} chars)`);
   }
 }
 
-function doneReports(proc: NodeProcess): JsonLine[] {
+function doneReports(proc: LineProcess): JsonLine[] {
   return proc.events('conn_done');
 }
 
@@ -89,7 +89,7 @@ async function runClient(tt: Test, chain: Chain, bytes: number, count: number) {
 }
 
 /** Pairs each client report with the app report whose received hash matches what the client sent. */
-function assertIntact(tt: Test, client: NodeProcess, app: NodeProcess, bytes: number) {
+function assertIntact(tt: Test, client: LineProcess, app: LineProcess, bytes: number) {
   const clientReports = doneReports(client);
   const appReports = doneReports(app);
   tt.equal(appReports.length, clientReports.length, 'the app saw every connection end');

@@ -7,12 +7,12 @@ import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { skipUnlessAo } from '../helpers/ao';
 import { initiatorToml, terminatorToml, type GlobalOptions } from '../helpers/configs';
-import { isListening, startSidecar, startTraffic, topology, topologyUp, type NodeProcess } from '../helpers/lab';
+import { isListening, startSidecar, startTraffic, topology, topologyUp, type LineProcess } from '../helpers/lab';
 
 const KEY = 'resilience-key-0a1b2c3d4e5f6a';
 const MIB = 1024 * 1024;
 
-function startTerminator(tt: Test, ports: { wire: number; app: number }, global: GlobalOptions = {}): NodeProcess {
+function startTerminator(tt: Test, ports: { wire: number; app: number }, global: GlobalOptions = {}): LineProcess {
   return startSidecar(
     tt,
     topology.terminatorNode,
@@ -28,7 +28,7 @@ function startTerminator(tt: Test, ports: { wire: number; app: number }, global:
   );
 }
 
-function startInitiator(tt: Test, ports: { local: number; wire: number }, global: GlobalOptions = {}): NodeProcess {
+function startInitiator(tt: Test, ports: { local: number; wire: number }, global: GlobalOptions = {}): LineProcess {
   return startSidecar(
     tt,
     topology.initiatorNode,
@@ -44,7 +44,7 @@ function startInitiator(tt: Test, ports: { local: number; wire: number }, global
   );
 }
 
-async function startApp(tt: Test, port: number, replyBytes: number, option = ''): Promise<NodeProcess> {
+async function startApp(tt: Test, port: number, replyBytes: number, option = ''): Promise<LineProcess> {
   const app = startTraffic(tt, topology.terminatorNode, 'app', ['server', `127.0.0.1:${port}`, String(replyBytes), option]);
   await app.waitFor((line) => line['event'] === 'listening');
   return app;
@@ -55,7 +55,7 @@ async function runClient(tt: Test, localPort: number, bytes: number) {
   return client.waitFor((line) => line['event'] === 'conn_done', 300_000);
 }
 
-function rssBytes(proc: NodeProcess): number {
+function rssBytes(proc: LineProcess): number {
   const status = readFileSync(`/proc/${proc.child.pid}/status`, 'utf8');
   const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
   return match === null ? 0 : Number(match[1]) * 1024;
@@ -140,7 +140,7 @@ t.test('resilience across the two namespaces', async (t) => {
     initiator.child.kill('SIGTERM');
     const report = await client.waitFor((line) => line['event'] === 'conn_done', 120_000);
     tt.equal(report['sent'], 4 * MIB, 'the open relay finished its transfer during the drain');
-    tt.equal(await initiator.exited, 0, 'the initiator exited 0 after a clean drain');
+    tt.equal((await initiator.exited).code, 0, 'the initiator exited 0 after a clean drain');
     const finished = initiator.events('shutdown_finished')[0];
     tt.equal(finished?.['clean'], true, 'the shutdown was clean');
   });

@@ -20,7 +20,7 @@ import {
   topology,
   topologyUp,
   type JsonLine,
-  type NodeProcess,
+  type LineProcess,
 } from '../helpers/lab';
 import {
   dumpOutputs,
@@ -265,7 +265,7 @@ t.test('rotating from key 1 to key 2 on both sides while a stream flows', async 
         single: { keyid: 1, source: 'env:TCPAO_KEY_OLD' },
       }),
     );
-    const stale: NodeProcess = spawnInNode(
+    const stale: LineProcess = spawnInNode(
       tt,
       topology.initiatorNode,
       'stale-initiator',
@@ -290,7 +290,7 @@ t.test('rotating from key 1 to key 2 on both sides while a stream flows', async 
   });
 
   t.test('no key bytes in the logs, /status or /metrics', async (tt) => {
-    const output = [initiator.proc, terminator.proc].flatMap((proc) => proc.rawOutput).join('') + bodies.join('');
+    const output = [initiator.proc, terminator.proc].flatMap((proc) => proc.text).join('') + bodies.join('');
     for (const secret of [OLD_KEY, NEW_KEY]) {
       for (const encoding of keyEncodings(secret)) {
         tt.notOk(output.includes(encoding), `no key bytes in logs, /status or /metrics (${encoding.length} chars)`);

@@ -15,6 +15,7 @@ import { aoRequired, skipUnlessAo } from '../helpers/ao';
 import { keyEncodings, netnsAoCounters, topology, topologyUp } from '../helpers/lab';
 import {
   INJECTED_PREFIX,
+  STEP_TIMEOUT_MS,
   WIRE_KEY_ID,
   alive,
   collectorMessages,
@@ -70,7 +71,7 @@ function runFunctional(): void {
     const before = { gobgp: netnsAoCounters(topology.initiatorNode), gobmp: netnsAoCounters(topology.terminatorNode) };
 
     const terminator = startEntrypoint(t, 'terminator', files, key);
-    const installed = await terminator.waitFor('listener_ao_installed', isEvent('listener_ao_installed'));
+    const installed = await terminator.waitFor(isEvent('listener_ao_installed'), STEP_TIMEOUT_MS, 'listener_ao_installed');
     t.same(
       installed['keysOnListener'],
       [{ peer: `${topology.initiatorIpv4}/32`, sendId: WIRE_KEY_ID, recvId: WIRE_KEY_ID, algorithm: 'hmac(sha256)' }],
@@ -89,7 +90,7 @@ function runFunctional(): void {
     t.match(messages[0], { bmp_msg_type: 'init', bmp_init_info_sysname: 'GoBGP' }, 'the first BMP message is GoBGP\'s Initiation');
     t.ok(messages.some((message) => message['bmp_msg_type'] === 'peer_up' && message['peer_ip'] === '127.0.0.2'), 'then a Peer Up for the neighbor');
 
-    const applied = await initiator.waitFor('outbound_ao_applied', isEvent('outbound_ao_applied'));
+    const applied = await initiator.waitFor(isEvent('outbound_ao_applied'), STEP_TIMEOUT_MS, 'outbound_ao_applied');
     t.match(applied, { currentKey: WIRE_KEY_ID, rnextKey: WIRE_KEY_ID, keysOnSocket: 1 }, 'the initiator applied key 7 before connect');
     t.equal(terminator.events('relay_started').length, 1, 'the terminator relays one authenticated session');
     t.equal(terminator.events('connection_refused').length, 0, 'and refused none');
@@ -104,12 +105,12 @@ function runFunctional(): void {
 
     const initiatorExit = await initiator.stop('SIGTERM');
     t.equal(initiatorExit.code, 143, 'SIGTERM stops the initiator pair (143)');
-    const initiatorClosed = await initiator.waitFor('connection_closed', isEvent('connection_closed'));
+    const initiatorClosed = await initiator.waitFor(isEvent('connection_closed'), STEP_TIMEOUT_MS, 'connection_closed');
     t.ok(Number(initiatorClosed['bytesClientToUpstream']) > 0, 'the initiator carried bytes onto the wire');
     const wireCounters = initiatorClosed['ao'] as Record<string, string | number>;
     t.ok(BigInt(wireCounters['pktGood'] as string) > 0n, "the wire socket's own counter shows good segments");
     t.equal(wireCounters['pktBad'], '0', 'and no bad ones');
-    const terminatorClosed = await terminator.waitFor('connection_closed', isEvent('connection_closed'));
+    const terminatorClosed = await terminator.waitFor(isEvent('connection_closed'), STEP_TIMEOUT_MS, 'connection_closed');
     t.equal(terminatorClosed['bytesClientToUpstream'], initiatorClosed['bytesClientToUpstream'], 'every byte the initiator sent reached the app side');
     t.equal((await terminator.stop('SIGTERM')).code, 143, 'SIGTERM stops the terminator pair (143)');
     await capture.stop();
@@ -141,13 +142,13 @@ function runFunctional(): void {
     const before = netnsAoCounters(topology.terminatorNode);
 
     const terminator = startEntrypoint(t, 'terminator', files, terminatorKey);
-    await terminator.waitFor('listener_ao_installed', isEvent('listener_ao_installed'));
+    await terminator.waitFor(isEvent('listener_ao_installed'), STEP_TIMEOUT_MS, 'listener_ao_installed');
     const initiator = startEntrypoint(t, 'initiator', files, initiatorKey);
     const neighbor = startNeighbor(t, files);
     await injectRoute(INJECTED_PREFIX);
 
     await t.test('wrong key: nothing reaches pmbmpd; the initiator times out and TCPAOBad rises on the terminator', async (t) => {
-      const refused = await initiator.waitFor('connection_refused', isEvent('connection_refused'));
+      const refused = await initiator.waitFor(isEvent('connection_refused'), STEP_TIMEOUT_MS, 'connection_refused');
       t.equal(refused['reason'], 'wire_connect_timeout', 'the initiator says why: the AO connect timed out');
       const after = netnsAoCounters(topology.terminatorNode);
       t.ok(delta(after, before, 'TCPAOBad') > 0, 'the terminator kernel dropped segments with a bad MAC (TCPAOBad)');

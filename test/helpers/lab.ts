@@ -54,54 +54,70 @@ export function topologyUp(t: Teardownable): void {
 
 export type JsonLine = Record<string, unknown>;
 
-export class NodeProcess {
+export interface ExitStatus {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
+
+/** A child process whose output (stdout and stderr) is kept, with its JSON lines parsed, so callers can wait for one. */
+export class LineProcess {
   readonly lines: JsonLine[] = [];
-  readonly rawOutput: string[] = [];
-  readonly exited: Promise<number | null>;
+  readonly text: string[] = [];
+  readonly exited: Promise<ExitStatus>;
   #waiters: { predicate: (line: JsonLine) => boolean; resolve: (line: JsonLine) => void }[] = [];
+  #listeners: ((line: JsonLine) => void)[] = [];
 
   constructor(readonly name: string, readonly child: ChildProcess) {
-    let buffered = '';
-    const onText = (text: string) => {
-      this.rawOutput.push(text);
-      buffered += text;
-      let newline = buffered.indexOf('\n');
-      while (newline >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        this.#accept(line);
-        newline = buffered.indexOf('\n');
-      }
-    };
-    child.stdout?.setEncoding('utf8').on('data', onText);
-    child.stderr?.setEncoding('utf8').on('data', (text: string) => this.rawOutput.push(text));
-    this.exited = new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+    for (const stream of [child.stdout, child.stderr]) {
+      let buffered = '';
+      stream?.setEncoding('utf8').on('data', (chunk: string) => {
+        this.text.push(chunk);
+        buffered += chunk;
+        let newline = buffered.indexOf('\n');
+        while (newline >= 0) {
+          this.#accept(buffered.slice(0, newline));
+          buffered = buffered.slice(newline + 1);
+          newline = buffered.indexOf('\n');
+        }
+      });
+    }
+    this.exited = new Promise((resolveExit) => child.once('exit', (code, signal) => resolveExit({ code, signal })));
   }
 
-  #accept(line: string): void {
-    let parsed: JsonLine;
+  #accept(raw: string): void {
+    if (!raw.startsWith('{')) return;
+    let line: JsonLine;
     try {
-      parsed = JSON.parse(line) as JsonLine;
+      line = JSON.parse(raw) as JsonLine;
     } catch {
       return;
     }
-    this.lines.push(parsed);
+    this.lines.push(line);
+    for (const listener of this.#listeners) listener(line);
     this.#waiters = this.#waiters.filter((waiter) => {
-      if (!waiter.predicate(parsed)) return true;
-      waiter.resolve(parsed);
+      if (!waiter.predicate(line)) return true;
+      waiter.resolve(line);
       return false;
     });
   }
 
-  /** Resolves with the first line (seen or future) matching; rejects after timeoutMs or on exit. */
-  waitFor(predicate: (line: JsonLine) => boolean, timeoutMs = 60_000): Promise<JsonLine> {
+  /** Calls fn for every JSON line from now on (the demo prints them as they come). */
+  onLine(fn: (line: JsonLine) => void): void {
+    this.#listeners.push(fn);
+  }
+
+  running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The first line (seen or future) that matches; rejects after timeoutMs or when the process exits first. */
+  waitFor(predicate: (line: JsonLine) => boolean, timeoutMs = 60_000, what = 'matching line'): Promise<JsonLine> {
     const seen = this.lines.find(predicate);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolveLine, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${this.name}: no matching line within ${timeoutMs} ms; output:\n${this.rawOutput.join('')}`)),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => reject(new Error(`${this.name}: no ${what} within ${timeoutMs} ms; output:\n${this.text.join('')}`)), timeoutMs);
       this.#waiters.push({
         predicate,
         resolve: (line) => {
@@ -109,23 +125,38 @@ export class NodeProcess {
           resolveLine(line);
         },
       });
-      void this.exited.then((code) => {
+      void this.exited.then(({ code, signal }) => {
         clearTimeout(timer);
-        reject(new Error(`${this.name} exited (${code}) before a matching line; output:\n${this.rawOutput.join('')}`));
+        reject(new Error(`${this.name} exited (${code ?? signal}) before a ${what}; output:\n${this.text.join('')}`));
       });
     });
+  }
+
+  /** Resolves once the raw output (JSON or not) matches pattern. */
+  async waitForText(what: string, pattern: RegExp, timeoutMs = 60_000): Promise<void> {
+    const started = Date.now();
+    while (!pattern.test(this.text.join(''))) {
+      if (!this.running()) throw new Error(`${this.name} exited before ${what}\n${this.text.join('')}`);
+      if (Date.now() - started > timeoutMs) throw new Error(`${this.name}: no ${what} within ${timeoutMs} ms\n${this.text.join('')}`);
+      await sleep(100);
+    }
   }
 
   events(name: string): JsonLine[] {
     return this.lines.filter((line) => line['event'] === name);
   }
 
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<ExitStatus> {
+    if (this.running()) this.child.kill(signal);
     return this.exited;
   }
 }
 
+/**
+ * Starts `command` inside network namespace `node`, with `baseEnv` (this
+ * process's environment unless given) plus `extraEnv`; killed at teardown if
+ * still running.
+ */
 export function spawnInNode(
   t: Teardownable,
   node: string,
@@ -133,19 +164,20 @@ export function spawnInNode(
   command: string,
   args: readonly string[],
   extraEnv: NodeJS.ProcessEnv = {},
-): NodeProcess {
+  baseEnv: NodeJS.ProcessEnv = process.env,
+): LineProcess {
   const child = spawn('ip', ['netns', 'exec', node, command, ...args], {
-    env: { ...process.env, ...extraEnv },
+    env: { ...baseEnv, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const proc = new NodeProcess(name, child);
+  const proc = new LineProcess(name, child);
   t.teardown(async () => {
     await proc.stop('SIGKILL');
   });
   return proc;
 }
 
-export function startTraffic(t: Teardownable, node: string, name: string, args: readonly string[]): NodeProcess {
+export function startTraffic(t: Teardownable, node: string, name: string, args: readonly string[]): LineProcess {
   return spawnInNode(t, node, name, process.execPath, [TRAFFIC, ...args]);
 }
 
@@ -156,7 +188,7 @@ export function startSidecar(
   mode: 'initiator' | 'terminator',
   configToml: string,
   extraEnv: NodeJS.ProcessEnv,
-): NodeProcess {
+): LineProcess {
   const dir = mkdtempSync(join(tmpdir(), 'tcpao-e2e-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const configPath = join(dir, `${mode}.toml`);

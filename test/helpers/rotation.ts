@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { NodeProcess, REPO, spawnInNode, type JsonLine, type Teardownable } from './lab';
+import { LineProcess, REPO, spawnInNode, type JsonLine, type Teardownable } from './lab';
 
 const CLI = join(REPO, 'bin', 'tcpao-proxy');
 const PACED = join(REPO, 'dist', 'test', 'fixtures', 'paced-stream.js');
@@ -17,12 +17,12 @@ const FETCHER = join(REPO, 'dist', 'test', 'fixtures', 'http-fetcher.js');
 
 /** One long-lived process in a namespace that fetches URLs for the test. */
 export class Fetcher {
-  readonly #proc: NodeProcess;
+  readonly #proc: LineProcess;
   #nextId = 1;
 
   constructor(t: Teardownable, readonly node: string) {
     const child = spawn('ip', ['netns', 'exec', node, process.execPath, FETCHER], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.#proc = new NodeProcess(`fetcher-${node}`, child);
+    this.#proc = new LineProcess(`fetcher-${node}`, child);
     t.teardown(async () => {
       child.stdin.end();
       await this.#proc.stop('SIGKILL');
@@ -113,7 +113,7 @@ export class ReloadableSidecar {
   readonly configPath: string;
   readonly pidFile: string;
   readonly #fetcher: Fetcher | undefined;
-  proc!: NodeProcess;
+  proc!: LineProcess;
 
   constructor(
     t: Teardownable,
@@ -136,7 +136,7 @@ export class ReloadableSidecar {
     writeFileSync(join(this.dir, name), content, { mode: 0o600 });
   }
 
-  start(t: Teardownable, env: NodeJS.ProcessEnv): NodeProcess {
+  start(t: Teardownable, env: NodeJS.ProcessEnv): LineProcess {
     this.proc = spawnInNode(t, this.node, this.mode, process.execPath, [CLI, '--mode', this.mode, '--config', this.configPath], env);
     return this.proc;
   }
@@ -207,11 +207,11 @@ export interface StatusBody {
   readonly totals: Record<string, number>;
 }
 
-export function startEcho(t: Teardownable, node: string, port: number): NodeProcess {
+export function startEcho(t: Teardownable, node: string, port: number): LineProcess {
   return spawnInNode(t, node, 'echo-app', process.execPath, [PACED, 'echo', `127.0.0.1:${port}`]);
 }
 
-export function startPacedClient(t: Teardownable, node: string, port: number, chunkBytes = 16_384, everyMs = 5): NodeProcess {
+export function startPacedClient(t: Teardownable, node: string, port: number, chunkBytes = 16_384, everyMs = 5): LineProcess {
   return spawnInNode(t, node, 'paced-client', process.execPath, [PACED, 'client', `127.0.0.1:${port}`, String(chunkBytes), String(everyMs)]);
 }
 
@@ -232,12 +232,12 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
 }
 
 /** With TCPAO_E2E_DUMP=DIR, writes every process's output there at teardown (for failures inside the lab). */
-export function dumpOutputs(t: Teardownable, procs: () => readonly (NodeProcess | undefined)[]): void {
+export function dumpOutputs(t: Teardownable, procs: () => readonly (LineProcess | undefined)[]): void {
   const dir = process.env['TCPAO_E2E_DUMP'];
   if (dir === undefined || dir === '') return;
   t.teardown(() => {
     for (const proc of procs()) {
-      if (proc !== undefined) writeFileSync(join(dir, `${proc.name}-${proc.child.pid ?? 0}.log`), proc.rawOutput.join(''));
+      if (proc !== undefined) writeFileSync(join(dir, `${proc.name}-${proc.child.pid ?? 0}.log`), proc.text.join(''));
     }
   });
 }
