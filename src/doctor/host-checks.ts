@@ -111,17 +111,15 @@ export async function checkKernel(deps: DoctorDeps): Promise<CheckResult> {
 export function checkProbe(outcome: BindingOutcome): { result: CheckResult; supported: boolean } {
   const id = 'ao.probe';
   const title = 'TCP-AO runtime probe';
+  const failed = (finding: string, remedy: string, detail?: CheckResult['detail']) => ({
+    supported: false,
+    result: { id, title, status: 'fail' as const, finding, remedy, detail },
+  });
   if (!outcome.loaded) {
-    return {
-      supported: false,
-      result: {
-        id,
-        title,
-        status: 'fail',
-        finding: `native addon not loadable: ${oneLine(outcome.error)}`,
-        remedy: 'build it with `npm run build:native` (needs python3, make and g++), then run doctor again',
-      },
-    };
+    return failed(
+      `native addon not loadable: ${oneLine(outcome.error)}`,
+      'build it with `npm run build:native` (needs python3, make and g++), then run doctor again',
+    );
   }
   let probe: ProbeResult;
   try {
@@ -129,17 +127,11 @@ export function checkProbe(outcome: BindingOutcome): { result: CheckResult; supp
   } catch (error) {
     if (hasCode(error, 'ERR_TCPAO_ADDON_MISSING')) return checkProbe({ loaded: false, error });
     const code = errnoName(error);
-    return {
-      supported: false,
-      result: {
-        id,
-        title,
-        status: 'fail',
-        finding: `the probe itself failed${code === undefined ? '' : ` with ${code}`}: ${oneLine(error)}`,
-        remedy: 'this is unexpected; report it with the output of `tcpao-proxy doctor --json`',
-        detail: code === undefined ? undefined : { code },
-      },
-    };
+    return failed(
+      `the probe itself failed${code === undefined ? '' : ` with ${code}`}: ${oneLine(error)}`,
+      'this is unexpected; report it with the output of `tcpao-proxy doctor --json`',
+      code === undefined ? undefined : { code },
+    );
   }
   if (probe.supported) {
     return {
@@ -148,25 +140,13 @@ export function checkProbe(outcome: BindingOutcome): { result: CheckResult; supp
     };
   }
   const detail = { errno: probe.errno, code: probe.code, reason: probe.reason };
-  if (probe.code === 'ENOPROTOOPT') {
-    return {
-      supported: false,
-      result: { id, title, status: 'fail', finding: NO_TCP_AO_FINDING, remedy: NEEDS_TCP_AO_KERNEL, detail },
-    };
-  }
-  return {
-    supported: false,
-    result: {
-      id,
-      title,
-      status: 'fail',
-      finding: `TCP-AO socket options refused with ${probe.code} (${probe.reason})`,
-      remedy:
-        `${probe.code} is not the "kernel lacks TCP-AO" answer (ENOPROTOOPT): ` +
-        'look for a seccomp profile or LSM policy blocking setsockopt/getsockopt at IPPROTO_TCP, and the kernel log',
-      detail,
-    },
-  };
+  if (probe.code === 'ENOPROTOOPT') return failed(NO_TCP_AO_FINDING, NEEDS_TCP_AO_KERNEL, detail);
+  return failed(
+    `TCP-AO socket options refused with ${probe.code} (${probe.reason})`,
+    `${probe.code} is not the "kernel lacks TCP-AO" answer (ENOPROTOOPT): ` +
+      'look for a seccomp profile or LSM policy blocking setsockopt/getsockopt at IPPROTO_TCP, and the kernel log',
+    detail,
+  );
 }
 
 /** The kernel crypto each algorithm needs (crypto/Kconfig). */
