@@ -1,6 +1,5 @@
 import t, { type Test } from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../../src/bundle/cli.js';
@@ -10,13 +9,10 @@ import type { Manifest } from '../../src/bundle/manifest.js';
 import { checkReadiness, type Readiness } from '../../src/bundle/readiness.js';
 import { verifyBundle, type Problem } from '../../src/bundle/verify-bundle.js';
 import { FakeImageTool } from './fake-image-tool.js';
-import { absentCosign, copyBundle, prepareFixture, readJson, REPO_ROOT, scratch, type PreparedFixture } from './fixture.js';
+import { absentCosign, copyBundle, prepareFixture, readJson, REPO_ROOT, rewriteReadmeConsistently, scratch, sha256, type PreparedFixture } from './fixture.js';
 
 const fixture: Promise<PreparedFixture> = prepareFixture(t);
 
-function sha256(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 function flipByte(path: string): void {
   const data = readFileSync(path);
@@ -194,20 +190,7 @@ t.test('tampered bundles are refused, naming the file, and nothing is loaded', a
   t.test('both lists rewritten consistently pass checksums alone: the documented limit', async (t) => {
     // Only a signature (cosign.test.ts) stops someone who can rewrite every list.
     const copy = copyBundle(t, dir);
-    const readme = join(copy, 'README.txt');
-    const before = sha256(readFileSync(readme));
-    writeFileSync(readme, 'replaced instructions\n');
-    const edited = readJson<Manifest>(join(copy, 'manifest.json'));
-    const entry = edited.files.find((f) => f.path === 'README.txt') as { size: number; sha256: string };
-    entry.size = statSync(readme).size;
-    entry.sha256 = sha256(readFileSync(readme));
-    const manifestBefore = sha256(readFileSync(join(copy, 'manifest.json')));
-    writeFileSync(join(copy, 'manifest.json'), `${JSON.stringify(edited, null, 2)}\n`);
-    const sumsPath = join(copy, 'SHA256SUMS');
-    writeFileSync(
-      sumsPath,
-      readFileSync(sumsPath, 'utf8').replace(before, entry.sha256).replace(manifestBefore, sha256(readFileSync(join(copy, 'manifest.json')))),
-    );
+    rewriteReadmeConsistently(copy);
     const result = await verifyBundle(copy, { cosign: absentCosign(t) });
     t.same(result.problems, []);
     t.equal(result.signature.state, 'none', 'and the result says so: no signature was checked');

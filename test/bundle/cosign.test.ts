@@ -1,5 +1,4 @@
 import t, { type Test } from 'tap';
-import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CosignCli } from '../../src/bundle/cosign.js';
@@ -7,7 +6,7 @@ import { loadBundle } from '../../src/bundle/load.js';
 import type { Manifest } from '../../src/bundle/manifest.js';
 import { prepareBundle } from '../../src/bundle/prepare.js';
 import { FakeImageTool } from './fake-image-tool.js';
-import { absentCosign, copyBundle, IMAGE_LIST, prepareFixture, readJson, REPO_ROOT, scratch } from './fixture.js';
+import { absentCosign, copyBundle, IMAGE_LIST, prepareFixture, readJson, REPO_ROOT, rewriteReadmeConsistently, scratch, sha256 } from './fixture.js';
 
 /*
  * cosign is not installed here. A stand-in executable with cosign's command
@@ -54,10 +53,6 @@ writeFileSync(otherPublicKey, 'PUBLIC:another');
 
 const cosign = new CosignCli('cosign', { PATH: `${tools}:${process.env.PATH ?? ''}`, COSIGN_PASSWORD: PASSWORD });
 const fixture = prepareFixture(t, { cosign, cosignKey: privateKey });
-
-function sha256(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 async function load(t: Test, dir: string, opts: { cosignKey?: string; requireSignature?: boolean; useCosign?: boolean } = {}) {
   const target = new FakeImageTool();
@@ -121,17 +116,7 @@ t.test('without a key the signature is reported as not checked, never as verifie
 t.test('rewriting both lists consistently is caught by the signature', async (t) => {
   const { dir } = await fixture;
   const copy = copyBundle(t, dir);
-  const readme = join(copy, 'README.txt');
-  const before = sha256(readFileSync(readme));
-  writeFileSync(readme, 'replaced instructions\n');
-  const edited = readJson<Manifest>(join(copy, 'manifest.json'));
-  const entry = edited.files.find((f) => f.path === 'README.txt') as { size: number; sha256: string };
-  entry.size = readFileSync(readme).length;
-  entry.sha256 = sha256(readFileSync(readme));
-  const manifestBefore = sha256(readFileSync(join(copy, 'manifest.json')));
-  writeFileSync(join(copy, 'manifest.json'), `${JSON.stringify(edited, null, 2)}\n`);
-  const sums = join(copy, 'SHA256SUMS');
-  writeFileSync(sums, readFileSync(sums, 'utf8').replace(before, entry.sha256).replace(manifestBefore, sha256(readFileSync(join(copy, 'manifest.json')))));
+  rewriteReadmeConsistently(copy);
 
   const { report, target } = await load(t, copy, { cosignKey: publicKey });
   t.same(report.problems.map((p) => [p.code, p.subject]), [['ERR_TCPAO_BUNDLE_SIGNATURE_INVALID', 'SHA256SUMS.sig']]);

@@ -1,5 +1,6 @@
 import type { Test } from 'tap';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CosignCli, type Cosign } from '../../src/bundle/cosign.js';
@@ -64,4 +65,29 @@ export function copyBundle(t: Test, dir: string): string {
 
 export function readJson<T>(path: string): T {
   return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
+
+export function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * Replaces README.txt in a bundle copy and rewrites manifest.json and
+ * SHA256SUMS to match, as an attacker who can edit every file would: the
+ * checksums alone then pass, only a signature catches it.
+ */
+export function rewriteReadmeConsistently(copy: string): void {
+  const readme = join(copy, 'README.txt');
+  const manifestPath = join(copy, 'manifest.json');
+  const sumsPath = join(copy, 'SHA256SUMS');
+  const readmeBefore = sha256(readFileSync(readme));
+  const manifestBefore = sha256(readFileSync(manifestPath));
+  writeFileSync(readme, 'replaced instructions\n');
+  const edited = readJson<Manifest>(manifestPath);
+  const entry = edited.files.find((f) => f.path === 'README.txt') as { size: number; sha256: string };
+  entry.size = readFileSync(readme).length;
+  entry.sha256 = sha256(readFileSync(readme));
+  writeFileSync(manifestPath, `${JSON.stringify(edited, null, 2)}\n`);
+  const sums = readFileSync(sumsPath, 'utf8').replace(readmeBefore, entry.sha256).replace(manifestBefore, sha256(readFileSync(manifestPath)));
+  writeFileSync(sumsPath, sums);
 }
