@@ -6,12 +6,13 @@
  */
 import t, { type Test } from 'tap';
 import { skipUnlessAo } from '../helpers/ao';
-import { initiatorToml, terminatorToml, type PolicyOptions } from '../helpers/configs';
+import { type PolicyOptions } from '../helpers/configs';
 import {
   isListening,
   keyEncodings,
   netnsAoCounters,
-  startSidecar,
+  startInitiatorSidecar,
+  startTerminatorSidecar,
   startTraffic,
   topology,
   topologyUp,
@@ -63,11 +64,9 @@ const cases: DenyCase[] = [
 async function startTerminator(tt: Test, policy: PolicyOptions, ports: { wire: number; app: number }) {
   const app = startTraffic(tt, topology.terminatorNode, 'app', ['server', `127.0.0.1:${ports.app}`, '1024']);
   await app.waitFor((line) => line['event'] === 'listening');
-  const terminator = startSidecar(
+  const terminator = startTerminatorSidecar(
     tt,
-    topology.terminatorNode,
-    'terminator',
-    terminatorToml({ listenHost: topology.terminatorIpv4, wirePort: ports.wire, forwardPort: ports.app, policies: [policy] }),
+    { listenHost: topology.terminatorIpv4, wirePort: ports.wire, forwardPort: ports.app, policies: [policy] },
     { TCPAO_KEY: KEY },
   );
   await terminator.waitFor(isListening);
@@ -99,16 +98,14 @@ t.test('fail closed across the two namespaces', async (t) => {
     t.test(`a terminator and an initiator with ${deny.name}`, async (tt) => {
       const ports = { local: 24_000 + index * 10, wire: 24_001 + index * 10, app: 24_002 + index * 10 };
       const { app, terminator } = await startTerminator(tt, deny.terminatorPolicy, ports);
-      const initiator = startSidecar(
+      const initiator = startInitiatorSidecar(
         tt,
-        topology.initiatorNode,
-        'initiator',
-        initiatorToml({
+        {
           listenPort: ports.local,
           remoteHost: topology.terminatorIpv4,
           wirePort: ports.wire,
           policies: [deny.initiatorPolicy],
-        }),
+        },
         { TCPAO_KEY: deny.initiatorKey },
       );
       await initiator.waitFor(isListening);

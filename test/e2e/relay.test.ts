@@ -4,11 +4,11 @@
  */
 import t, { type Test } from 'tap';
 import { skipUnlessAo } from '../helpers/ao';
-import { initiatorToml, terminatorToml } from '../helpers/configs';
 import {
   isListening,
   keyEncodings,
-  startSidecar,
+  startInitiatorSidecar,
+  startTerminatorSidecar,
   startTraffic,
   topology,
   topologyUp,
@@ -36,29 +36,25 @@ async function startChain(
   const terminatorAddress = family === 4 ? topology.terminatorIpv4 : topology.terminatorIpv6;
   const app = startTraffic(tt, topology.terminatorNode, 'app', ['server', `127.0.0.1:${ports.app}`, String(replyBytes)]);
   await app.waitFor((line) => line['event'] === 'listening');
-  const terminator = startSidecar(
+  const terminator = startTerminatorSidecar(
     tt,
-    topology.terminatorNode,
-    'terminator',
-    terminatorToml({
+    {
       listenHost: terminatorAddress,
       wirePort: ports.wire,
       forwardPort: ports.app,
       policies: [{ peer: initiatorAddress, keyid: 7 }],
-    }),
+    },
     { TCPAO_KEY: KEY },
   );
   await terminator.waitFor(isListening);
-  const initiator = startSidecar(
+  const initiator = startInitiatorSidecar(
     tt,
-    topology.initiatorNode,
-    'initiator',
-    initiatorToml({
+    {
       listenPort: ports.local,
       remoteHost: terminatorAddress,
       wirePort: ports.wire,
       policies: [{ peer: terminatorAddress, keyid: 7 }],
-    }),
+    },
     { TCPAO_KEY: KEY },
   );
   await initiator.waitFor(isListening);

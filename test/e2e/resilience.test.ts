@@ -6,40 +6,36 @@
 import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { skipUnlessAo } from '../helpers/ao';
-import { initiatorToml, terminatorToml, type GlobalOptions } from '../helpers/configs';
-import { isListening, startSidecar, startTraffic, topology, topologyUp, type LineProcess } from '../helpers/lab';
+import { type GlobalOptions } from '../helpers/configs';
+import { isListening, startInitiatorSidecar, startTerminatorSidecar, startTraffic, topology, topologyUp, type LineProcess } from '../helpers/lab';
 
 const KEY = 'resilience-key-0a1b2c3d4e5f6a';
 const MIB = 1024 * 1024;
 
 function startTerminator(tt: Test, ports: { wire: number; app: number }, global: GlobalOptions = {}): LineProcess {
-  return startSidecar(
+  return startTerminatorSidecar(
     tt,
-    topology.terminatorNode,
-    'terminator',
-    terminatorToml({
+    {
       listenHost: topology.terminatorIpv4,
       wirePort: ports.wire,
       forwardPort: ports.app,
       policies: [{ peer: topology.initiatorIpv4, keyid: 3 }],
       global,
-    }),
+    },
     { TCPAO_KEY: KEY },
   );
 }
 
 function startInitiator(tt: Test, ports: { local: number; wire: number }, global: GlobalOptions = {}): LineProcess {
-  return startSidecar(
+  return startInitiatorSidecar(
     tt,
-    topology.initiatorNode,
-    'initiator',
-    initiatorToml({
+    {
       listenPort: ports.local,
       remoteHost: topology.terminatorIpv4,
       wirePort: ports.wire,
       policies: [{ peer: topology.terminatorIpv4, keyid: 3 }],
       global,
-    }),
+    },
     { TCPAO_KEY: KEY },
   );
 }

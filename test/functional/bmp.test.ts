@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { aoRequired, skipUnlessAo } from '../helpers/ao';
-import { keyEncodings, netnsAoCounters, topology, topologyUp } from '../helpers/lab';
+import { keyEncodings, netnsAoCounters, topology, topologyUp, type JsonLine, type LineProcess } from '../helpers/lab';
 import {
   INJECTED_PREFIX,
   STEP_TIMEOUT_MS,
@@ -29,9 +29,7 @@ import {
   supervisedPids,
   waitForCollector,
   writeLabFiles,
-  type JsonLine,
   type LabFiles,
-  type LineProcess,
 } from '../helpers/bmp-lab';
 import { TCP_OPTION_AO, aoProblems, readCapture, startCapture } from '../helpers/wire-capture';
 

@@ -8,6 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
+import { initiatorToml, terminatorToml } from './configs';
+
 export const REPO = resolve(__dirname, '..', '..', '..');
 const TOPOLOGY_SCRIPT = join(REPO, 'scripts', 'lab-topology');
 const CLI = join(REPO, 'bin', 'tcpao-proxy');
@@ -194,6 +196,16 @@ export function startSidecar(
   const configPath = join(dir, `${mode}.toml`);
   writeFileSync(configPath, configToml);
   return spawnInNode(t, node, mode, process.execPath, [CLI, '--mode', mode, '--config', configPath], extraEnv);
+}
+
+/** The initiator in its node (initiatorToml's options), keys from `env`. */
+export function startInitiatorSidecar(t: Teardownable, options: Parameters<typeof initiatorToml>[0], env: NodeJS.ProcessEnv): LineProcess {
+  return startSidecar(t, topology.initiatorNode, 'initiator', initiatorToml(options), env);
+}
+
+/** The terminator in its node (terminatorToml's options), keys from `env`. */
+export function startTerminatorSidecar(t: Teardownable, options: Parameters<typeof terminatorToml>[0], env: NodeJS.ProcessEnv): LineProcess {
+  return startSidecar(t, topology.terminatorNode, 'terminator', terminatorToml(options), env);
 }
 
 export const isListening = (line: JsonLine): boolean =>
