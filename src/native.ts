@@ -539,6 +539,12 @@ function keyLabel(keys: readonly NativeKey[] | undefined, index: number | undefi
   return `key ${index} (peer ${key.peer}/${key.prefixLength}, sendId ${key.sendId}, recvId ${key.recvId})`;
 }
 
+/** The key an error names (the only one when none is named), when it is scoped to a VRF. */
+function scopedKey(keys: readonly NativeKey[] | undefined, index: number | undefined): NativeKey | undefined {
+  const key = index === undefined ? (keys?.length === 1 ? keys[0] : undefined) : keys?.[index];
+  return key !== undefined && key.ifindex > 0 ? key : undefined;
+}
+
 /**
  * Turns an error thrown by the addon into a TcpAoError. @context says what
  * was attempted ("connectAo 10.0.0.1:179"); @keys lets messages name a key.
@@ -580,6 +586,12 @@ export function fromNativeError(err: unknown, context: string, keys?: readonly N
     message =
       `${context}: the kernel refused to connect because no TCP-AO key covers the remote address (EKEYREJECTED); ` +
       'add a key whose peer and prefixLength include it';
+  } else if (e.code === 'EINVAL' && e.option === 'TCP_AO_ADD_KEY' && scopedKey(keys, e.keyIndex) !== undefined) {
+    const index = e.keyIndex ?? 0;
+    message =
+      `${context}: ${keyLabel(keys, index)} names ifindex ${scopedKey(keys, index)?.ifindex}, which is not a VRF ` +
+      '(L3 master device) in this network namespace (EINVAL); set vrf_ifindex to the ifindex of a VRF, or 0 for the default VRF';
+    detail['argument'] = 'ifindex';
   } else if (e.code === 'EEXIST' && e.option === 'TCP_AO_ADD_KEY') {
     message =
       `${context}: ${keyLabel(keys, e.keyIndex)} overlaps a key already on the socket (EEXIST): ` +
