@@ -29,8 +29,6 @@ t.test('the bundled npm tarball installs and runs with no network', async (t) =>
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: home,
-    // The documented setting: compile against this Node's headers instead of downloading them.
-    npm_config_nodedir: NODE_PREFIX,
     npm_config_userconfig: userConfig,
   };
   const install = spawnSync(
