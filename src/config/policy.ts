@@ -1,6 +1,5 @@
 /**
- * What the policies mean on each side, and the hand-off of a policy to the
- * addon. The kernel matches master keys by peer address (and VRF), never by
+ * What the policies mean on each side. The kernel matches master keys by peer address (and VRF), never by
  * port, so peer_port is our own rule:
  *
  * - initiator: a policy applies when its peer_ip contains remote_ao's address
@@ -10,7 +9,6 @@
  * - terminator: every policy is installed on the listener before listen();
  *   peer_port names the AO wire port, so it must be 0 or listen_ao's port.
  */
-import type { AoKeySpec } from '../native.js';
 import { formatPrefix, prefixContains, prefixesOverlap, type Endpoint } from './address.js';
 import type { AoPolicy } from './schema.js';
 import type { SecretKey } from './keys.js';
@@ -55,31 +53,6 @@ export function idClash(a: AoPolicy, b: AoPolicy): { readonly sendId: boolean; r
   const sendId = a.send_id === b.send_id;
   const recvId = a.recv_id === b.recv_id;
   return sendId || recvId ? { sendId, recvId } : undefined;
-}
-
-export interface KeySpecFlags {
-  readonly setCurrent?: boolean;
-  readonly setRnext?: boolean;
-}
-
-/**
- * The addon's view of a policy. This is where key bytes leave their
- * SecretKey; call it only immediately before handing the result to the addon.
- */
-export function toAoKeySpec(policy: AoPolicy & { readonly key: SecretKey }, flags: KeySpecFlags = {}): AoKeySpec {
-  return {
-    peer: policy.peer_ip.address,
-    prefixLength: policy.peer_ip.prefixLength,
-    sendId: policy.send_id,
-    recvId: policy.recv_id,
-    algorithm: policy.mac_alg,
-    key: policy.key.reveal(),
-    maclen: policy.maclen,
-    ifindex: policy.vrf_ifindex,
-    excludeOptions: policy.exclude_tcp_options,
-    ...(flags.setCurrent === undefined ? {} : { setCurrent: flags.setCurrent }),
-    ...(flags.setRnext === undefined ? {} : { setRnext: flags.setRnext }),
-  };
 }
 
 /** A loggable description of a policy: ids, algorithm, key length, never key bytes. */

@@ -19,7 +19,8 @@ import {
   type KeySourceSpec,
 } from '../../src/config/keys.js';
 import { loadConfigText } from '../../src/config/load.js';
-import { describePolicy, toAoKeySpec } from '../../src/config/policy.js';
+import { describePolicy } from '../../src/config/policy.js';
+import { toKeySpec, wireKeysOf } from '../../src/rotation/keyset.js';
 import { createLogger } from '../../src/log.js';
 
 const KEY_TEXT = 'redaction-probe-key-Vn7Ws2';
@@ -176,7 +177,7 @@ t.test('file sources: exactly one trailing newline is stripped from raw files', 
   t.throws(() => read('file:/dev/null'), { message: 'key file /dev/null is not a regular file' });
 });
 
-t.test('toAoKeySpec maps a policy onto the addon contract', async (t) => {
+t.test('a policy maps onto the addon contract (wireKeysOf, then toKeySpec)', async (t) => {
   const { config } = loadConfigText(
     '[initiator]\nlisten_plain = "127.0.0.1:5000"\nremote_ao = "[2001:db8::2]:1790"\n\n' +
       '[[ao_policy]]\nname = "v6"\npeer_ip = "2001:db8::/64"\nkeyid = 3\nrecv_id = 4\nmac_alg = "aes-128-cmac"\n' +
@@ -185,7 +186,9 @@ t.test('toAoKeySpec maps a policy onto the addon contract', async (t) => {
   );
   const policy = config.activePolicies[0];
   if (policy === undefined) throw new Error('no active policy');
-  const spec = toAoKeySpec(policy, { setCurrent: true, setRnext: true });
+  const [wireKey] = wireKeysOf(policy);
+  if (wireKey === undefined) throw new Error('no wire key');
+  const spec = toKeySpec(wireKey, { setCurrent: true, setRnext: true });
   t.same({ ...spec, key: Buffer.from(spec.key) }, {
     peer: '2001:db8::',
     prefixLength: 64,
@@ -199,7 +202,7 @@ t.test('toAoKeySpec maps a policy onto the addon contract', async (t) => {
     setCurrent: true,
     setRnext: true,
   });
-  t.notOk('setCurrent' in toAoKeySpec(policy), 'flags are left out unless given');
+  t.notOk('setCurrent' in toKeySpec(wireKey), 'flags are left out unless given');
   const described = JSON.stringify(describePolicy(policy));
   t.equal(
     described,
