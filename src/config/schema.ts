@@ -283,25 +283,18 @@ export const AoPolicySchema = AoPolicyFields.superRefine((policy, ctx) => {
       message: `has ${preferred} keys with role = "preferred"; mark exactly one key preferred (the one to send with)`,
     });
   }
-  const sendIds = new Map<number, number>();
-  const recvIds = new Map<number, number>();
+  const firstKeyWith = { send_id: new Map<number, number>(), recv_id: new Map<number, number>() };
   policy.key.forEach((key, index) => {
-    const earlierSend = sendIds.get(key.send_id);
-    if (earlierSend !== undefined) {
-      ctx.addIssue({
-        code: z.ZodIssueCode.custom,
-        path: ['key', index, 'send_id'],
-        message: `${key.send_id} is already the send_id of key[${earlierSend}]; the kernel refuses two keys with one send_id for a peer (EEXIST)`,
-      });
-    } else sendIds.set(key.send_id, index);
-    const earlierRecv = recvIds.get(key.recv_id);
-    if (earlierRecv !== undefined) {
-      ctx.addIssue({
-        code: z.ZodIssueCode.custom,
-        path: ['key', index, 'recv_id'],
-        message: `${key.recv_id} is already the recv_id of key[${earlierRecv}]; the kernel refuses two keys with one recv_id for a peer (EEXIST)`,
-      });
-    } else recvIds.set(key.recv_id, index);
+    for (const field of ['send_id', 'recv_id'] as const) {
+      const earlier = firstKeyWith[field].get(key[field]);
+      if (earlier !== undefined) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['key', index, field],
+          message: `${key[field]} is already the ${field} of key[${earlier}]; the kernel refuses two keys with one ${field} for a peer (EEXIST)`,
+        });
+      } else firstKeyWith[field].set(key[field], index);
+    }
   });
 }).transform((policy) => {
   const { key: tables, ...fields } = policy;
