@@ -68,6 +68,11 @@ function terminatorConfig(side: ReloadableSidecar, keys: Pick<SideConfig, 'keys'
   });
 }
 
+/** The config of either side, with its own ports and peer. */
+function configFor(side: ReloadableSidecar, keys: Pick<SideConfig, 'keys' | 'single'>): string {
+  return side.mode === 'terminator' ? terminatorConfig(side, keys) : initiatorConfig(side, keys);
+}
+
 /** The one relaying connection in a /status body. */
 function onlyConnection(status: StatusBody): StatusConnection | undefined {
   return status.connections.length === 1 ? status.connections[0] : undefined;
@@ -127,8 +132,7 @@ t.test('rotating from key 1 to key 2 on both sides while a stream flows', async 
 
   t.test('step 1: key 2 added as accept on both sides', async (tt) => {
     for (const side of [terminator, initiator]) {
-      const config =
-        side === terminator ? terminatorConfig(side, { keys: [OLD('preferred'), NEW('accept')] }) : initiatorConfig(side, { keys: [OLD('preferred'), NEW('accept')] });
+      const config = configFor(side, { keys: [OLD('preferred'), NEW('accept')] });
       const outcome = await reload(side, config);
       tt.equal(outcome['event'], 'reload_applied', `the ${side.mode} applied generation 2`);
       tt.equal(outcome['generation'], 2);
@@ -188,8 +192,7 @@ t.test('rotating from key 1 to key 2 on both sides while a stream flows', async 
 
   t.test('step 4 and 5: key 1 deprecated, then removed', async (tt) => {
     for (const side of [terminator, initiator]) {
-      const config =
-        side === terminator ? terminatorConfig(side, { keys: [OLD('deprecated'), NEW('preferred')] }) : initiatorConfig(side, { keys: [OLD('deprecated'), NEW('preferred')] });
+      const config = configFor(side, { keys: [OLD('deprecated'), NEW('preferred')] });
       const outcome = await reload(side, config);
       tt.equal(outcome['event'], 'reload_applied', `the ${side.mode} deprecates key 1`);
     }
@@ -206,7 +209,7 @@ t.test('rotating from key 1 to key 2 on both sides while a stream flows', async 
       tt.ok(removed.length >= 1 && removed.every((id) => id === 1), `the ${side.mode} logged removing key 1 (and nothing else)`);
     }
     for (const side of [terminator, initiator]) {
-      const config = side === terminator ? terminatorConfig(side, { keys: [NEW('preferred')] }) : initiatorConfig(side, { keys: [NEW('preferred')] });
+      const config = configFor(side, { keys: [NEW('preferred')] });
       const outcome = await reload(side, config);
       tt.equal(outcome['event'], 'reload_applied', `the ${side.mode} drops key 1 from its config`);
       const status = await side.status();
