@@ -539,10 +539,11 @@ function keyLabel(keys: readonly NativeKey[] | undefined, index: number | undefi
   return `key ${index} (peer ${key.peer}/${key.prefixLength}, sendId ${key.sendId}, recvId ${key.recvId})`;
 }
 
-/** The key an error names (the only one when none is named), when it is scoped to a VRF. */
-function scopedKey(keys: readonly NativeKey[] | undefined, index: number | undefined): NativeKey | undefined {
-  const key = index === undefined ? (keys?.length === 1 ? keys[0] : undefined) : keys?.[index];
-  return key !== undefined && key.ifindex > 0 ? key : undefined;
+/** The key an error names (the only one when none is named) and its index, when it is scoped to a VRF. */
+function vrfScopedKey(keys: readonly NativeKey[] | undefined, named: number | undefined): { key: NativeKey; index: number } | undefined {
+  const index = named ?? (keys?.length === 1 ? 0 : undefined);
+  const key = index === undefined ? undefined : keys?.[index];
+  return key !== undefined && index !== undefined && key.ifindex > 0 ? { key, index } : undefined;
 }
 
 /**
@@ -575,6 +576,7 @@ export function fromNativeError(err: unknown, context: string, keys?: readonly N
   }
   let code: ErrorCode = 'ERR_TCPAO_SYSCALL';
   let message = `${context}: ${e.message}`;
+  const vrfKey = e.code === 'EINVAL' && e.option === 'TCP_AO_ADD_KEY' ? vrfScopedKey(keys, e.keyIndex) : undefined;
   if (e.code === 'ENOPROTOOPT') {
     code = 'ERR_TCPAO_UNSUPPORTED';
     message = `${context}: TCP-AO is not available: ${UNSUPPORTED_ADVICE} (${syscall ?? 'setsockopt'} returned ENOPROTOOPT)`;
@@ -586,10 +588,9 @@ export function fromNativeError(err: unknown, context: string, keys?: readonly N
     message =
       `${context}: the kernel refused to connect because no TCP-AO key covers the remote address (EKEYREJECTED); ` +
       'add a key whose peer and prefixLength include it';
-  } else if (e.code === 'EINVAL' && e.option === 'TCP_AO_ADD_KEY' && scopedKey(keys, e.keyIndex) !== undefined) {
-    const index = e.keyIndex ?? 0;
+  } else if (vrfKey !== undefined) {
     message =
-      `${context}: ${keyLabel(keys, index)} names ifindex ${scopedKey(keys, index)?.ifindex}, which is not a VRF ` +
+      `${context}: ${keyLabel(keys, vrfKey.index)} names ifindex ${vrfKey.key.ifindex}, which is not a VRF ` +
       '(L3 master device) in this network namespace (EINVAL); set vrf_ifindex to the ifindex of a VRF, or 0 for the default VRF';
     detail['argument'] = 'ifindex';
   } else if (e.code === 'EEXIST' && e.option === 'TCP_AO_ADD_KEY') {
