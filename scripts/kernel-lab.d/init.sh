@@ -3,6 +3,7 @@
 # init as environment variables: that is how labout arrives; the caller's
 # directory is in a file there.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# shellcheck disable=SC2154 # labout is set by the kernel, from its command line
 labcwd="$(cat "$labout/cwd")"
 export HOME=/root TCPAO_LAB=1 LANG=C.UTF-8
 
@@ -37,14 +38,14 @@ ip link set lo up
 hostname kernel-lab
 
 status=254
+# The guest booted: whatever follows is reported, never retried as a boot failure.
+: >"$labout/started"
 if ! cd "$labcwd"; then
-  # Not a boot failure: say so, and let the host report it instead of booting again.
   printf 'kernel-lab: the guest cannot enter %s\n' "$labcwd" >/dev/console
-  : >"$labout/started"
 else
+  # shellcheck source=/dev/null # written per run by scripts/kernel-lab
   [ -f "$labout/env" ] && . "$labout/env"
   # Markers let the host show the command's output without firmware and kernel noise.
-  : >"$labout/started"
   printf '@@tcpao-lab:begin@@\n' >/dev/console
   bash "$labout/cmd" </dev/null >/dev/console 2>&1
   status=$?
