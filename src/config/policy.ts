@@ -1,6 +1,6 @@
 /**
- * What the policies mean on each side. The kernel matches master keys by peer address (and VRF), never by
- * port, so peer_port is our own rule:
+ * What the policies mean on each side. The kernel matches master keys by peer
+ * address (and VRF), never by port, so peer_port is our own rule:
  *
  * - initiator: a policy applies when its peer_ip contains remote_ao's address
  *   and its peer_port is 0 or equals remote_ao's port. The applicable policies
