@@ -18,7 +18,7 @@ demo:
 # --network none. Prints each image's size and build time (docs/deployment-runbook.md).
 .PHONY: images
 images:
-	scripts/build-images
+	npm run --silent images
 
 # Air-gapped delivery (docs/air-gap.md). OFFLINE_BUNDLE is the bundle directory,
 # REGISTRY (HOST/PATH) mirrors the loaded images, OFFLINE_ARGS passes more flags.
