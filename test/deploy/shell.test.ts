@@ -14,6 +14,7 @@ const SCRIPTS = [
   'deploy/entrypoint/supervise.sh',
   'deploy/entrypoint/guard-local-ports.sh',
   'scripts/render-config',
+  'scripts/build-apps',
   'test/deploy/fixtures/fake-tcpao-proxy',
 ];
 
