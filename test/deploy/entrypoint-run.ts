@@ -10,6 +10,8 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlink
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import type { Attempt } from './fixtures/app-probe';
+
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const ENTRYPOINT_DIR = path.join(ROOT, 'deploy', 'entrypoint');
 export const FAKE_PROXY = path.join(ROOT, 'test', 'deploy', 'fixtures', 'fake-tcpao-proxy');
@@ -169,3 +171,51 @@ export function isSupervisor(pid: number): boolean {
   const args = readProc(pid, 'cmdline')?.toString().split('\0') ?? [];
   return comm(pid) === 'bash' && (args[1] ?? '').endsWith('/supervise.sh');
 }
+
+/** What fixtures/app-probe.js writes to probe.json. */
+export interface Probe {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly uid: number;
+  readonly attempts: Attempt[];
+}
+
+/** What the app got through every route, decoded; none of it may hold the key. */
+export function assertProbeFoundNoKey(t: Test, key: string, probe: Probe, sidecarPid: number, supervisorPid: number): void {
+  t.equal(probe.uid, APP_UID, 'the probe ran as the app user');
+  t.equal(probe.ppid, supervisorPid, "the app's parent is the supervisor");
+  for (const attempt of probe.attempts) {
+    if (attempt.data === undefined) continue;
+    t.notOk(Buffer.from(attempt.data, 'base64').includes(key), `no key through ${attempt.route}`);
+  }
+  const byRoute = new Map(probe.attempts.map((attempt) => [attempt.route, attempt]));
+  const refused = (route: string): void => {
+    const attempt = byRoute.get(route);
+    t.ok(attempt !== undefined && !attempt.ok && ['EACCES', 'EPERM'].includes(attempt.code ?? ''), `${route} is refused (${attempt?.code})`);
+  };
+  t.equal(byRoute.get('/proc/self/environ')?.ok, true, 'the app reads its own environment');
+  t.notMatch(Buffer.from(byRoute.get('/proc/self/environ')?.data ?? '', 'base64').toString(), /TCPAO_KEY/, 'which names no key variable');
+  refused(`/proc/${supervisorPid}/environ`);
+  refused('/proc/1/environ');
+  refused(`/proc/${sidecarPid}/environ`);
+  refused(`/proc/${sidecarPid}/mem`);
+  refused(`/proc/${sidecarPid}/maps`);
+  refused(`kill(${sidecarPid}, 0)`);
+  refused(probe.attempts.at(-2)?.route as string);
+  refused(probe.attempts.at(-1)?.route as string);
+}
+
+/** Every process of the namespace, read as root: no environ and no cmdline holds the key. */
+export function assertNoProcessHoldsKey(t: Test, key: string, run: NamespaceRun): void {
+  const pids = namespaceProcesses(run.init() as number);
+  t.ok(pids.length >= 4, `tini, the supervisor, the app and the sidecar are in the namespace (${pids.length} processes)`);
+  for (const pid of pids) {
+    for (const file of ['environ', 'cmdline']) {
+      const content = readProc(pid, file);
+      if (content === undefined) continue;
+      t.notOk(content.includes(key), `no key in /proc/${pid}/${file} (${comm(pid)})`);
+      t.notOk(content.includes('TCPAO_KEY='), `no TCPAO_KEY variable in /proc/${pid}/${file}`);
+    }
+  }
+}
+
