@@ -117,6 +117,20 @@ validate_key_source() {
   fi
 }
 
+# An init or shell in front of this script (docker run --init, the old
+# ENTRYPOINT ["tini", "--", ...]) was exec'd with TCPAO_KEY and shows it in its
+# /proc/PID/environ for as long as it runs. Only the variable's name is compared.
+refuse_parent_with_key() {
+  local entry comm=""
+  ((PPID > 0)) && [[ -r "/proc/$PPID/environ" ]] || return 0
+  while IFS= read -r -d '' entry; do
+    if [[ "$entry" == TCPAO_KEY=* ]]; then
+      read -r comm <"/proc/$PPID/comm" || true
+      refuse ERR_TCPAO_USAGE "the parent process (PID $PPID, $comm) was started with TCPAO_KEY and keeps it in its environment for its whole life; make $ROLE.sh the container's first process (ENTRYPOINT [\".../$ROLE.sh\"], no docker run --init): it starts tini itself"
+    fi
+  done <"/proc/$PPID/environ"
+}
+
 # Copies the key (from TCPAO_KEY or TCPAO_KEY_FILE) into $STAGED_KEY_FILE: a
 # 0400 file of the sidecar's user in a 0700 directory of that user on a tmpfs,
 # so it never reaches a disk, an image layer or the app.
@@ -218,6 +232,7 @@ run_role() {
   export -n TCPAO_KEY
   validate_users
   validate_key_source
+  [[ -n "${TCPAO_KEY:-}" ]] && refuse_parent_with_key
   stage_key
   unset TCPAO_KEY TCPAO_KEY_FILE
   render_config

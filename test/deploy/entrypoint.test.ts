@@ -389,3 +389,26 @@ t.test('supervise.sh: a SIGHUP that the sidecar does not catch yet is held back,
   t.equal((await run.exited).code, 143);
   if (alive(sleeper)) process.kill(sleeper, 'SIGKILL');
 });
+
+t.test('an init or shell in front of the entrypoint that holds TCPAO_KEY in its environment is refused', async (t) => {
+  // bash runs the entrypoint as a child (it must still run `exit`), so bash keeps TCPAO_KEY in its /proc/PID/environ.
+  const run = start(t, 'bash', ['-c', `"${path.join(ENTRYPOINT_DIR, 'terminator.sh')}"; exit $?`], TERMINATOR_ENV);
+  t.equal((await run.exited).code, 2);
+  const refusal = jsonLines(run.stderr).find((e) => e.level === 50);
+  t.equal(refusal?.code, 'ERR_TCPAO_USAGE');
+  t.match(refusal?.msg, /the parent process \(PID \d+, bash\) was started with TCPAO_KEY/);
+  t.equal(readState(run, 'app'), undefined, 'nothing started');
+  assertNoKey(t, run);
+
+  const keyDir = mkdtempSync(path.join(tmpdir(), 'tcpao-key-'));
+  t.teardown(() => rmSync(keyDir, { recursive: true, force: true }));
+  writeFileSync(path.join(keyDir, 'key'), KEY, { mode: 0o600 });
+  const fromFile = start(t, 'bash', ['-c', `"${path.join(ENTRYPOINT_DIR, 'terminator.sh')}"; exit $?`], {
+    PEER_IP: '10.10.10.1',
+    TCPAO_KEY_FILE: path.join(keyDir, 'key'),
+  });
+  await waitFor('the sidecar', () => readState(fromFile, 'sidecar'));
+  t.pass('with TCPAO_KEY_FILE the parent holds only a path, and the entrypoint starts');
+  fromFile.child.kill('SIGTERM');
+  await fromFile.exited;
+});
