@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the RESOLVED_* and DEFAULT_* variables are for the scripts that source this file
 # The two unprivileged users of the container: one for the app, one for the
 # sidecar. Different uids keep the app out of the sidecar's /proc/PID/environ,
 # /proc/PID/mem and key file; setpriv drops every capability and sets
