@@ -264,8 +264,13 @@ function suite(archivePath: string): void {
       runTerminator(name, { file: keyFile });
       tt.teardown(() => removeContainer(name));
       await waitForListening(name);
-      const pattern = victim === 'sidecar' ? 'tcpao-proxy.*--mode terminator' : '^gobmp';
-      engine.docker(['exec', name, 'pkill', '-KILL', '-f', pattern]);
+      // docker top lists the container's processes with the lab's own pids; the image has no pkill.
+      const pattern = victim === 'sidecar' ? /node .*--mode terminator/ : /^gobmp /;
+      const processes = engine.docker(['top', name, '-eo', 'pid,args']).stdout.split('\n').slice(1);
+      const target = processes.map((line) => /^\s*(\d+)\s+(.*)$/.exec(line)).find((match) => match !== null && pattern.test(match[2] as string));
+      tt.ok(target, `the ${victim} runs in the container`);
+      if (target === undefined || target === null) return;
+      process.kill(Number(target[1]), 'SIGKILL');
       const exited = await pollUntil(() => !containerState(engine, name).running, STEP_MS);
       tt.ok(exited, 'the container stopped');
       tt.not(containerState(engine, name).exitCode, 0, `exit status ${containerState(engine, name).exitCode}, not 0`);
