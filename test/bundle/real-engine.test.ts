@@ -91,7 +91,7 @@ function main(): void {
     t.comment(`images under test: ${images.kind.toUpperCase()} (${images.why}): ${images.images.map((i) => i.ref).join(', ')}`);
     t.comment(`cosign: ${cosignUsed}`);
     t.comment(`prepare: ${prepareTime}`);
-    t.equal(manifest.images.length, images.images.length);
+    t.equal(manifest.images.length, images.images.length, 'the manifest names every image of the list');
     for (const image of manifest.images) {
       const id = await images.source.docker(['image', 'inspect', '--format', '{{.Id}}', image.ref]);
       t.equal(id.stdout.trim(), image.imageId, `${image.ref}: the manifest has the source engine's image ID`);
@@ -101,7 +101,7 @@ function main(): void {
       t.match(entries[0]?.Config, image.imageId.replace('sha256:', ''), `${image.file} carries the config ${image.imageId}`);
       t.comment(`${image.file}: ${(statSync(join(bundle, image.file)).size / MIB).toFixed(1)} MiB`);
     }
-    t.same(manifest.signature.method, keys === null ? 'none' : 'cosign-blob');
+    t.same(manifest.signature.method, keys === null ? 'none' : 'cosign-blob', keys === null ? 'unsigned: no cosign here' : 'signed with cosign');
   });
 
   t.test('load puts the images into an empty engine and pushes them to the registry', async (t) => {
@@ -109,14 +109,14 @@ function main(): void {
     t.same(await w.loadHost.imageIds(), [], 'the load host starts with no images at all');
     const verifyBefore = await bundleTool(w, w.loadHost, ['verify', w.bundle]);
     t.equal(verifyBefore.code, 1, 'verify says NOT READY before load');
-    t.match(verifyBefore.stdout, /NOT READY/);
+    t.match(verifyBefore.stdout, /NOT READY/, 'and prints NOT READY');
 
     const signature = w.keys === null ? [] : ['--cosign-key', w.keys.pub, '--require-signature'];
     const started = process.hrtime.bigint();
     const load = await bundleTool(w, w.loadHost, ['load', w.bundle, '--registry', internalPrefix(w.registry), ...signature]);
     t.comment(`load and push: ${seconds(started)}`);
-    t.equal(load.code, 0, `load exits 0: ${load.stderr.trim()}`);
-    if (w.keys !== null) t.match(load.stdout, /signature verified by cosign/);
+    t.equal(load.code, 0, `load exits 0${load.stderr.trim() === '' ? '' : `: ${load.stderr.trim()}`}`);
+    if (w.keys !== null) t.match(load.stdout, /signature verified by cosign/, 'load checked the signature with real cosign');
     for (const image of w.manifest.images) {
       t.ok(load.stdout.includes(`loaded ${image.ref} (${image.imageId})`), `load reports ${image.ref}`);
       const target = `${internalPrefix(w.registry)}/${image.name}:${image.tag}`;
@@ -132,20 +132,20 @@ function main(): void {
   t.test('verify reports ready on the load host, for the pinned and the registry refs', async (t) => {
     const w = await world;
     const text = await bundleTool(w, w.loadHost, ['verify', w.bundle, '--registry', internalPrefix(w.registry)]);
-    t.equal(text.code, 0);
-    t.match(text.stdout, /READY: every image is present at the manifest image ID/);
+    t.equal(text.code, 0, 'verify exits 0');
+    t.match(text.stdout, /READY: every image is present at the manifest image ID/, 'and says READY');
     const json = await bundleTool(w, w.loadHost, ['verify', w.bundle, '--registry', internalPrefix(w.registry), '--json']);
-    t.equal(json.code, 0);
+    t.equal(json.code, 0, 'verify --json exits 0');
     const readiness = JSON.parse(json.stdout) as Readiness;
-    t.equal(readiness.ready, true);
-    t.equal(readiness.images.length, 2 * w.manifest.images.length);
+    t.equal(readiness.ready, true, 'ready: true');
+    t.equal(readiness.images.length, 2 * w.manifest.images.length, 'a pinned and a registry ref per image');
     t.ok(readiness.images.every((i) => i.state === 'ok' && i.localId === i.expectedId), 'every ref is ok at its expected ID');
   });
 
   async function refusedWithNothingLoaded(t: Test, w: World, copy: string, args: readonly string[]): Promise<string> {
     const load = await bundleTool(w, w.runHost, ['load', copy, ...args]);
     t.equal(load.code, 1, 'load exits 1');
-    t.match(load.stderr, /bundle refused \(\d+ problems?\); nothing was loaded/);
+    t.match(load.stderr, /bundle refused \(\d+ problems?\); nothing was loaded/, 'load says the bundle was refused');
     t.same(await w.runHost.imageIds(), [], 'the engine still has no images');
     return load.stderr;
   }
@@ -157,13 +157,13 @@ function main(): void {
     const flipped = linkedCopy(t, w.bundle);
     flipByte(join(flipped, file));
     const flippedErr = await refusedWithNothingLoaded(t, w, flipped, []);
-    t.match(flippedErr, `ERR_TCPAO_BUNDLE_CHECKSUM_MISMATCH ${file}: sha256 is`);
+    t.match(flippedErr, `ERR_TCPAO_BUNDLE_CHECKSUM_MISMATCH ${file}: sha256 is`, 'a flipped byte: the tarball is named');
 
     const rewritten = linkedCopy(t, w.bundle);
     flipByte(join(rewritten, file));
     relist(rewritten, file, 'sums');
     const rewrittenErr = await refusedWithNothingLoaded(t, w, rewritten, []);
-    t.match(rewrittenErr, `ERR_TCPAO_BUNDLE_LISTS_DISAGREE ${file}`);
+    t.match(rewrittenErr, `ERR_TCPAO_BUNDLE_LISTS_DISAGREE ${file}`, 'tarball and SHA256SUMS rewritten: the lists disagree');
     t.notMatch(rewrittenErr, 'CHECKSUM_MISMATCH', 'SHA256SUMS matches the tampered file, only the cross-check catches it');
   });
 
@@ -179,7 +179,7 @@ function main(): void {
 
     const other = await generateKeyPair(t, cosign, 'other');
     const wrongKey = await refusedWithNothingLoaded(t, w, w.bundle, ['--cosign-key', other.pub]);
-    t.match(wrongKey, 'ERR_TCPAO_BUNDLE_SIGNATURE_INVALID SHA256SUMS.sig');
+    t.match(wrongKey, 'ERR_TCPAO_BUNDLE_SIGNATURE_INVALID SHA256SUMS.sig', 'a wrong key: the signature is invalid');
 
     // Tarball, manifest.json and SHA256SUMS all rewritten to agree: the checksums pass, the signature does not.
     const file = (w.manifest.images[0] as Manifest['images'][number]).file;
@@ -187,7 +187,7 @@ function main(): void {
     flipByte(join(rewritten, file));
     relist(rewritten, file, 'sums-and-manifest');
     const rewrittenErr = await refusedWithNothingLoaded(t, w, rewritten, ['--cosign-key', keys.pub]);
-    t.match(rewrittenErr, 'ERR_TCPAO_BUNDLE_SIGNATURE_INVALID SHA256SUMS.sig');
+    t.match(rewrittenErr, 'ERR_TCPAO_BUNDLE_SIGNATURE_INVALID SHA256SUMS.sig', 'a consistent rewrite: the signature is invalid');
     t.notMatch(rewrittenErr, /CHECKSUM_MISMATCH|LISTS_DISAGREE/, 'only the signature catches a consistent rewrite');
     const manual = await run(cosign, ['verify-blob', '--key', keys.pub, '--signature', 'SHA256SUMS.sig', '--insecure-ignore-tlog=true', 'SHA256SUMS'], { PATH: process.env.PATH, HOME: scratch(t, 'tcpao-cosign-home-') }, rewritten);
     t.not(manual.code, 0, 'cosign verify-blob by hand refuses the rewritten SHA256SUMS too');
@@ -197,7 +197,7 @@ function main(): void {
     const w = await world;
     const verifyEmpty = await bundleTool(w, w.runHost, ['verify', w.bundle, '--json']);
     t.equal(verifyEmpty.code, 1, 'verify on the empty run host is NOT READY');
-    t.same((JSON.parse(verifyEmpty.stdout) as Readiness).images.map((i) => i.state), w.manifest.images.map(() => 'missing'));
+    t.same((JSON.parse(verifyEmpty.stdout) as Readiness).images.map((i) => i.state), w.manifest.images.map(() => 'missing'), 'every image missing');
 
     for (const image of w.manifest.images) {
       const digest = pushed.get(image.name);
