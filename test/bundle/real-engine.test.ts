@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../../src/bundle/cli.js';
 import { DockerCli } from '../../src/bundle/image-tool.js';
@@ -33,6 +33,8 @@ interface World {
   readonly cosignUsed: string;
   readonly keys: KeyPair | null;
   readonly bundle: string;
+  /** The directory holding the bundle; a shell-run `touch pwned` lands there or in this process's cwd. */
+  readonly parent: string;
   readonly manifest: Manifest;
   readonly prepareTime: string;
 }
@@ -44,9 +46,9 @@ function seconds(since: bigint): string {
 }
 
 /** Run the tool copy shipped inside the bundle, as the disconnected side does, against one engine. */
-function bundleTool(world: Pick<World, 'bundle' | 'cosign'>, engine: Engine, args: readonly string[]): Promise<RunResult> {
+function bundleTool(world: Pick<World, 'bundle' | 'parent' | 'cosign'>, engine: Engine, args: readonly string[]): Promise<RunResult> {
   const env = { ...engine.env, PATH: world.cosign === null ? engine.env.PATH : pathWithCosign(world.cosign) };
-  return run(join(world.bundle, 'tool', 'scripts', 'offline-bundle'), args, env);
+  return run(join(world.bundle, 'tool', 'scripts', 'offline-bundle'), args, env, world.parent);
 }
 
 function internalPrefix(registry: Registry): string {
@@ -63,7 +65,9 @@ async function setUp(t: Test): Promise<World> {
   const [images, loadHost, runHost, registry] = await Promise.all([imagesUnderTest(t), startEngine(t, 'load'), startEngine(t, 'run'), startRegistry(t)]);
   const keys = cosign === null ? null : await generateKeyPair(t, cosign, 'site');
 
-  const bundle = join(scratch(t, 'tcpao-airgap-'), 'bundle');
+  // A directory a shell would mangle: every docker and cosign call must pass it as one argument.
+  const parent = scratch(t, 'tcpao-airgap-');
+  const bundle = join(parent, 'the bundle $(touch pwned); x');
   const stdout: string[] = [];
   const stderr: string[] = [];
   const started = process.hrtime.bigint();
@@ -79,7 +83,7 @@ async function setUp(t: Test): Promise<World> {
   if (code !== 0) throw new Error(`prepare exited ${code}: ${stderr.join(' | ')}`);
   const prepareTime = seconds(started);
   const manifest = readJson<Manifest>(join(bundle, 'manifest.json'));
-  return { images, loadHost, runHost, registry, cosign, cosignMissing, cosignUsed, keys, bundle, manifest, prepareTime };
+  return { images, loadHost, runHost, registry, cosign, cosignMissing, cosignUsed, keys, bundle, parent, manifest, prepareTime };
 }
 
 function main(): void {
@@ -220,11 +224,14 @@ function main(): void {
       t.equal(container.code, 0, `docker run ${byDigest}: ${container.stderr.trim()}`);
       t.match(container.stdout, check.expect, `${image.name} runs from the registry copy`);
     }
+    t.notOk(existsSync(join(w.parent, 'pwned')) || existsSync(join(process.cwd(), 'pwned')), 'no step ran the bundle path through a shell');
   });
 }
 
 const skip = engineSkipReason();
 if (skip === null) {
+  // Saving, hashing, loading and pushing two real images takes minutes on a loaded host.
+  t.setTimeout(1_800_000);
   main();
 } else if (process.env.TCPAO_REQUIRE_DOCKER === '1') {
   t.fail(`TCPAO_REQUIRE_DOCKER=1 but ${skip}`);
