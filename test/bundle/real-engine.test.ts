@@ -8,7 +8,7 @@ import type { Readiness } from '../../src/bundle/readiness.js';
 import { engineSkipReason, run, startEngine, startRegistry, type Engine, type Registry, type RunResult } from './engines.js';
 import { absentCosign, flipByte, linkedCopy, readJson, relist, REPO_ROOT, scratch } from './fixture.js';
 import { imagesUnderTest, type ImagesUnderTest } from './images-under-test.js';
-import { cosignCli, cosignVersion, findCosign, generateKeyPair, pathWithCosign, type KeyPair } from './real-cosign.js';
+import { COSIGN_PASSWORD, cosignCli, cosignVersion, findCosign, generateKeyPair, pathWithCosign, type KeyPair } from './real-cosign.js';
 
 /*
  * The air-gap flow end to end against real Docker engines and a real
@@ -32,6 +32,8 @@ interface World {
   readonly cosignMissing: string;
   readonly cosignUsed: string;
   readonly keys: KeyPair | null;
+  /** A second key pair, for the wrong-key cases. */
+  readonly otherKeys: KeyPair | null;
   readonly bundle: string;
   /** The directory holding the bundle; a shell-run `touch pwned` lands there or in this process's cwd. */
   readonly parent: string;
@@ -64,6 +66,7 @@ async function setUp(t: Test): Promise<World> {
 
   const [images, loadHost, runHost, registry] = await Promise.all([imagesUnderTest(t), startEngine(t, 'load'), startEngine(t, 'run'), startRegistry(t)]);
   const keys = cosign === null ? null : await generateKeyPair(t, cosign, 'site');
+  const otherKeys = cosign === null ? null : await generateKeyPair(t, cosign, 'other');
 
   // A directory a shell would mangle: every docker and cosign call must pass it as one argument.
   const parent = scratch(t, 'tcpao-airgap-');
@@ -83,7 +86,7 @@ async function setUp(t: Test): Promise<World> {
   if (code !== 0) throw new Error(`prepare exited ${code}: ${stderr.join(' | ')}`);
   const prepareTime = seconds(started);
   const manifest = readJson<Manifest>(join(bundle, 'manifest.json'));
-  return { images, loadHost, runHost, registry, cosign, cosignMissing, cosignUsed, keys, bundle, parent, manifest, prepareTime };
+  return { images, loadHost, runHost, registry, cosign, cosignMissing, cosignUsed, keys, otherKeys, bundle, parent, manifest, prepareTime };
 }
 
 function main(): void {
@@ -173,15 +176,14 @@ function main(): void {
 
   t.test('real cosign: a wrong key and a rewritten SHA256SUMS are refused, with nothing loaded', async (t) => {
     const w = await world;
-    if (w.cosign === null || w.keys === null) {
+    if (w.cosign === null || w.keys === null || w.otherKeys === null) {
       t.pass('needs cosign', { skip: w.cosignMissing });
       return;
     }
-    const { cosign, keys } = w;
+    const { cosign, keys, otherKeys: other } = w;
     const coreutilsStep = await run(cosign, ['verify-blob', '--key', keys.pub, '--signature', 'SHA256SUMS.sig', '--insecure-ignore-tlog=true', 'SHA256SUMS'], { PATH: process.env.PATH, HOME: scratch(t, 'tcpao-cosign-home-') }, w.bundle);
     t.equal(coreutilsStep.code, 0, `the README's manual cosign verify-blob passes: ${coreutilsStep.stderr.trim()}`);
 
-    const other = await generateKeyPair(t, cosign, 'other');
     const wrongKey = await refusedWithNothingLoaded(t, w, w.bundle, ['--cosign-key', other.pub]);
     t.match(wrongKey, 'ERR_TCPAO_BUNDLE_SIGNATURE_INVALID SHA256SUMS.sig', 'a wrong key: the signature is invalid');
 
@@ -195,6 +197,33 @@ function main(): void {
     t.notMatch(rewrittenErr, /CHECKSUM_MISMATCH|LISTS_DISAGREE/, 'only the signature catches a consistent rewrite');
     const manual = await run(cosign, ['verify-blob', '--key', keys.pub, '--signature', 'SHA256SUMS.sig', '--insecure-ignore-tlog=true', 'SHA256SUMS'], { PATH: process.env.PATH, HOME: scratch(t, 'tcpao-cosign-home-') }, rewritten);
     t.not(manual.code, 0, 'cosign verify-blob by hand refuses the rewritten SHA256SUMS too');
+  });
+
+  t.test('real cosign signs a pushed image in the loopback registry offline; a wrong key and an unsigned image are refused', async (t) => {
+    const w = await world;
+    if (w.cosign === null || w.keys === null || w.otherKeys === null) {
+      t.pass('needs cosign', { skip: w.cosignMissing });
+      return;
+    }
+    const [signed, unsigned] = w.manifest.images.map((i) => ({ ref: `${internalPrefix(w.registry)}/${i.name}@${pushed.get(i.name) ?? ''}`, digest: pushed.get(i.name) }));
+    if (signed?.digest === undefined || unsigned?.digest === undefined) {
+      t.fail('no pushed digests; see the load test');
+      return;
+    }
+    const cosign = w.cosign;
+    const env = { PATH: process.env.PATH, HOME: scratch(t, 'tcpao-cosign-home-'), COSIGN_PASSWORD };
+    // The registry speaks plain HTTP on loopback; a site registry with TLS needs no --allow-http-registry.
+    const registryCosign = (args: readonly string[]) => run(cosign, [...args, '--allow-http-registry'], env);
+    const sign = await registryCosign(['sign', '--yes', '--key', w.keys.key, '--tlog-upload=false', signed.ref]);
+    t.equal(sign.code, 0, `cosign sign ${signed.ref}${sign.code === 0 ? '' : `: ${sign.stderr.trim()}`}`);
+    const good = await registryCosign(['verify', '--key', w.keys.pub, '--insecure-ignore-tlog=true', signed.ref]);
+    t.equal(good.code, 0, 'cosign verify with the signing key passes');
+    t.match(good.stdout, `"docker-manifest-digest":"${signed.digest}"`, 'for the pushed digest');
+    const wrongKey = await registryCosign(['verify', '--key', w.otherKeys.pub, '--insecure-ignore-tlog=true', signed.ref]);
+    t.not(wrongKey.code, 0, 'cosign verify with another key is refused');
+    t.match(wrongKey.stderr, /no matching signatures/);
+    const notSigned = await registryCosign(['verify', '--key', w.keys.pub, '--insecure-ignore-tlog=true', unsigned.ref]);
+    t.not(notSigned.code, 0, 'cosign verify of an image nobody signed is refused');
   });
 
   t.test('the run host pulls the pushed images back by digest and runs them', async (t) => {
