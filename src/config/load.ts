@@ -4,7 +4,6 @@
  * Every problem found is collected and reported together, one per line, each
  * naming its TOML path; the caller prints them once and exits with status 2.
  */
-import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 import TOML from '@iarna/toml';
@@ -12,7 +11,8 @@ import { z } from 'zod';
 
 import { TcpAoError, type ErrorCode } from '../errors.js';
 import { formatEndpoint, formatPrefix, isLoopback, type Endpoint } from './address.js';
-import { KeySourceError, resolveKey, SecretKey } from './keys.js';
+import { KeySourceError, parseKeySource, readKeyFile, resolveKey, resolveKeyPath, SecretKey } from './keys.js';
+import { describeErrno, FileReadError, readRegularFile, readRegularFileSync, type FileReadFailure } from './read-file.js';
 import { describeMismatch, idClash, selectInitiatorPolicies } from './policy.js';
 import {
   AoKeySchema,
@@ -97,32 +97,113 @@ export interface LoadOptions {
 }
 
 /** A config file larger than this is certainly not a sidecar config. */
-const MAX_CONFIG_BYTES = 1_048_576;
+export const MAX_CONFIG_BYTES = 1_048_576;
 
 export function loadConfigFile(path: string, options: LoadOptions = {}): LoadedConfig {
   const absolute = resolve(path);
-  let text: string;
-  try {
-    const stat = statSync(absolute);
-    if (stat.isDirectory()) throw readProblem(path, 'is a directory; give the config file itself');
-    if (stat.size > MAX_CONFIG_BYTES) throw readProblem(path, `is ${stat.size} bytes; a config is at most ${MAX_CONFIG_BYTES}`);
-    text = readFileSync(absolute, 'utf8');
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    throw readProblem(path, `cannot be read: ${describeFsError(err)}; check --config`);
-  }
+  const text = configText(path, () => readRegularFileSync(absolute, MAX_CONFIG_BYTES));
   return loadConfigText(text, { ...options, source: absolute, baseDir: dirname(absolute) });
+}
+
+/**
+ * loadConfigFile for a running sidecar: the config and every key file are read
+ * without blocking the event loop, under the same rules, then validated alike.
+ */
+export async function loadConfigFileAsync(path: string, options: LoadOptions = {}): Promise<LoadedConfig> {
+  const absolute = resolve(path);
+  const bytes = await readOrFailure(() => readRegularFile(absolute, MAX_CONFIG_BYTES));
+  const text = configText(path, () => {
+    if (bytes instanceof FileReadError) throw bytes;
+    return bytes;
+  });
+  const textOptions: TextLoadOptions = { ...options, source: absolute, baseDir: dirname(absolute) };
+  const document = parseToml(text, textOptions.source);
+  const prefetched = new Map<string, Buffer | FileReadError>();
+  try {
+    for (const keyPath of keyFilePaths(document, textOptions.baseDir)) {
+      if (!prefetched.has(keyPath)) prefetched.set(keyPath, await readOrFailure(() => readKeyFile(keyPath)));
+    }
+    const readFile = (keyPath: string): Buffer => {
+      const entry = prefetched.get(keyPath);
+      if (entry === undefined) throw new TcpAoError('ERR_TCPAO_INTERNAL', 'a key file was not read ahead of validation');
+      if (entry instanceof FileReadError) throw entry;
+      // The key reader zeroes what it is given; hand it a copy so a path named twice still reads.
+      return Buffer.from(entry);
+    };
+    return validateConfig(document, { ...textOptions, readFile });
+  } finally {
+    for (const entry of prefetched.values()) if (Buffer.isBuffer(entry)) entry.fill(0);
+  }
+}
+
+async function readOrFailure(read: () => Promise<Buffer>): Promise<Buffer | FileReadError> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof FileReadError) return err;
+    throw err;
+  }
+}
+
+/** Every file a key source of the document names, resolved; the schema decides later whether each is valid. */
+function keyFilePaths(document: unknown, baseDir: string): string[] {
+  const sources: unknown[] = [];
+  const policies = isTable(document) && Array.isArray(document['ao_policy']) ? (document['ao_policy'] as unknown[]) : [];
+  for (const policy of policies) {
+    if (!isTable(policy)) continue;
+    sources.push(policy['key_source']);
+    if (Array.isArray(policy['key'])) for (const table of policy['key'] as unknown[]) if (isTable(table)) sources.push(table['key_source']);
+  }
+  return sources.flatMap((source) => {
+    if (typeof source !== 'string') return [];
+    const parsed = parseKeySource(source);
+    return parsed.ok && parsed.value.kind === 'file' ? [resolveKeyPath(parsed.value.ref, baseDir)] : [];
+  });
+}
+
+const UTF8_BOM = '\uFEFF';
+
+/** The config's text from its bytes, or the one coded problem that stops it being read. */
+function configText(path: string, read: () => Buffer): string {
+  let bytes: Buffer;
+  try {
+    bytes = read();
+  } catch (err) {
+    if (err instanceof FileReadError) throw readProblem(path, describeConfigReadFailure(err.failure));
+    throw err;
+  }
+  const text = bytes.toString('utf8');
+  if (text.startsWith(UTF8_BOM)) {
+    throw new ConfigError([
+      {
+        code: 'ERR_TCPAO_CONFIG_SYNTAX',
+        path,
+        message: 'starts with a UTF-8 byte order mark (EF BB BF); save the file as UTF-8 without a BOM',
+      },
+    ]);
+  }
+  return text;
+}
+
+function describeConfigReadFailure(failure: FileReadFailure): string {
+  switch (failure.reason) {
+    case 'open':
+      return `cannot be read: ${describeErrno(failure.code)}; check --config`;
+    case 'not-regular':
+      return failure.kind === 'directory'
+        ? 'is a directory; give the config file itself'
+        : `is a ${failure.kind}, not a regular file; give the config file itself (a FIFO or device could block or never end)`;
+    case 'too-large':
+      return failure.size === undefined
+        ? `is larger than ${MAX_CONFIG_BYTES} bytes, the most a config may be`
+        : `is ${failure.size} bytes; a config is at most ${MAX_CONFIG_BYTES}`;
+    case 'read':
+      return `cannot be read: ${describeErrno(failure.code)}; check --config`;
+  }
 }
 
 function readProblem(path: string, message: string): ConfigError {
   return new ConfigError([{ code: 'ERR_TCPAO_CONFIG_READ', path, message }]);
-}
-
-function describeFsError(err: unknown): string {
-  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  if (code === 'ENOENT') return 'no such file (ENOENT)';
-  if (code === 'EACCES') return 'permission denied (EACCES)';
-  return typeof code === 'string' ? code : 'unknown error';
 }
 
 export interface TextLoadOptions extends LoadOptions {
@@ -130,16 +211,20 @@ export interface TextLoadOptions extends LoadOptions {
   readonly source: string;
   /** Directory that relative key file paths are resolved against. */
   readonly baseDir: string;
+  /** How key files are read (see KeyResolveContext.readFile). */
+  readonly readFile?: (path: string) => Buffer;
 }
 
 export function loadConfigText(text: string, options: TextLoadOptions): LoadedConfig {
-  let document: unknown;
+  return validateConfig(parseToml(text, options.source), options);
+}
+
+function parseToml(text: string, source: string): unknown {
   try {
-    document = TOML.parse(text);
+    return TOML.parse(text);
   } catch (err) {
-    throw new ConfigError([syntaxProblem(options.source, err)]);
+    throw new ConfigError([syntaxProblem(source, err)]);
   }
-  return validateConfig(document, options);
 }
 
 function syntaxProblem(source: string, err: unknown): ConfigProblem {
@@ -462,7 +547,8 @@ function resolveKeys(raw: Record<string, unknown>, options: TextLoadOptions, pro
     const source = keySourceSchema.safeParse(value);
     if (!source.success) return undefined;
     try {
-      return resolveKey(source.data, { env: options.env ?? process.env, baseDir: options.baseDir });
+      const context = { env: options.env ?? process.env, baseDir: options.baseDir };
+      return resolveKey(source.data, options.readFile === undefined ? context : { ...context, readFile: options.readFile });
     } catch (err) {
       if (!(err instanceof KeySourceError)) throw err;
       problems.push({ code: 'ERR_TCPAO_KEY_SOURCE', path, message: err.message });

@@ -2,13 +2,22 @@
  * Config loading in process: defaults, freezing, the meaning of peer_port and
  * policy selection per mode, id overlaps, problem collection and warnings.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import t from 'tap';
 
-import { ConfigError, loadConfigFile, loadConfigText, type LoadOptions, type SidecarConfig } from '../../src/config/load.js';
+import {
+  ConfigError,
+  loadConfigFile,
+  loadConfigFileAsync,
+  loadConfigText,
+  MAX_CONFIG_BYTES,
+  type LoadOptions,
+  type SidecarConfig,
+} from '../../src/config/load.js';
 import { SecretKey } from '../../src/config/keys.js';
 import { GLOBAL_DEFAULTS } from '../../src/config/schema.js';
 import { hasCode, isUserError } from '../../src/errors.js';
@@ -263,4 +272,93 @@ t.test('loadConfigFile: read errors, relative key paths, source', async (t) => {
     problems: [{ code: 'ERR_TCPAO_CONFIG_READ', path: join(dir, 'missing.toml'), message: 'cannot be read: no such file (ENOENT); check --config' }],
   });
   t.throws(() => loadConfigFile(dir), { code: 'ERR_TCPAO_CONFIG_READ', problems: [{ message: 'is a directory; give the config file itself' }] });
+});
+
+t.test('a config path that is a FIFO or a device is refused at once (start, check-config, doctor and reload alike)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpao-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const fifo = join(dir, 'config.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const cases = [
+    [fifo, 'a FIFO'],
+    // A character device reports size 0: a size check on the path alone read it until memory ran out.
+    ['/dev/zero', 'a character device'],
+  ] as const;
+  for (const [path, kind] of cases) {
+    const expected = {
+      code: 'ERR_TCPAO_CONFIG_READ',
+      problems: [
+        {
+          code: 'ERR_TCPAO_CONFIG_READ',
+          path,
+          message: `is ${kind}, not a regular file; give the config file itself (a FIFO or device could block or never end)`,
+        },
+      ],
+    };
+    t.throws(() => loadConfigFile(path), expected, `sync: ${path}`);
+    await t.rejects(loadConfigFileAsync(path), expected, `async: ${path}`);
+  }
+});
+
+t.test('a config file starting with a UTF-8 BOM is refused with its own message', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpao-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'bom.toml');
+  writeFileSync(path, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`${INITIATOR}\n${policy({})}`)]));
+  const expected = {
+    code: 'ERR_TCPAO_CONFIG_SYNTAX',
+    problems: [{ code: 'ERR_TCPAO_CONFIG_SYNTAX', path, message: 'starts with a UTF-8 byte order mark (EF BB BF); save the file as UTF-8 without a BOM' }],
+  };
+  t.throws(() => loadConfigFile(path, { env: ENV }), expected);
+  await t.rejects(loadConfigFileAsync(path, { env: ENV }), expected);
+});
+
+t.test('a config larger than 1 MiB is refused by size, and never read past the cap', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpao-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'big.toml');
+  writeFileSync(path, `# ${'x'.repeat(MAX_CONFIG_BYTES)}\n`);
+  const expected = { code: 'ERR_TCPAO_CONFIG_READ', problems: [{ code: 'ERR_TCPAO_CONFIG_READ', message: `is ${MAX_CONFIG_BYTES + 3} bytes; a config is at most ${MAX_CONFIG_BYTES}` }] };
+  t.throws(() => loadConfigFile(path), expected);
+  await t.rejects(loadConfigFileAsync(path), expected);
+});
+
+t.test('loadConfigFileAsync reads the config and its key files under the same rules as loadConfigFile', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpao-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'wire.key'), 'file-key-bytes-Qm4\n');
+  writeFileSync(join(dir, 'crlf.key'), 'file-key-bytes-Qm4\r\n');
+  execFileSync('mkfifo', [join(dir, 'key.fifo')]);
+  const twoPolicies =
+    `${TERMINATOR}\n${policy({ name: 'a', peer_ip: '10.0.0.1', key_source: 'file:wire.key' })}\n` +
+    `${policy({ name: 'b', peer_ip: '10.0.0.2', key_source: 'file:wire.key' })}`;
+  writeFileSync(join(dir, 'good.toml'), twoPolicies);
+  const { config } = await loadConfigFileAsync(join(dir, 'good.toml'), { env: {} });
+  t.equal(config.source, join(dir, 'good.toml'));
+  t.same(
+    config.ao_policy.map((entry) => Buffer.from(entry.key.reveal()).toString()),
+    ['file-key-bytes-Qm4', 'file-key-bytes-Qm4'],
+    'one key file named twice gives both policies its bytes',
+  );
+
+  writeFileSync(
+    join(dir, 'bad.toml'),
+    `${TERMINATOR}\n${policy({ name: 'a', peer_ip: '10.0.0.1', key_source: 'file:key.fifo' })}\n` +
+      `${policy({ name: 'b', peer_ip: '10.0.0.2', key_source: 'file:crlf.key' })}\n` +
+      `${policy({ name: 'c', peer_ip: '10.0.0.3', key_source: 'file:missing.key' })}`,
+  );
+  const sync = (() => {
+    try {
+      loadConfigFile(join(dir, 'bad.toml'), { env: {} });
+    } catch (err) {
+      return err;
+    }
+    return undefined;
+  })();
+  t.type(sync, ConfigError);
+  await t.rejects(loadConfigFileAsync(join(dir, 'bad.toml'), { env: {} }), { code: 'ERR_TCPAO_KEY_SOURCE', problems: [...(sync as ConfigError).problems] }, 'the same problems, word for word');
+  t.same(
+    (sync as ConfigError).problems.map((problem) => `${problem.code} ${problem.path}`),
+    ['ERR_TCPAO_KEY_SOURCE ao_policy[0].key_source', 'ERR_TCPAO_KEY_SOURCE ao_policy[1].key_source', 'ERR_TCPAO_KEY_SOURCE ao_policy[2].key_source'],
+  );
 });
