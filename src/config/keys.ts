@@ -9,6 +9,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { inspect } from 'node:util';
 
+import { describeLength, looksLikeKeyMaterial } from './echo.js';
 import { describeErrno, FileReadError, readRegularFile, readRegularFileSync, type FileReadFailure } from './read-file.js';
 
 /** TCP_AO_MAXKEYLEN in include/uapi/linux/tcp.h. */
@@ -101,6 +102,14 @@ export function parseKeySource(text: string): KeySourceParse {
     };
   }
   const ref = text.slice(colon + 1);
+  // "env:" followed by the key itself instead of a variable's name; messages and logs name the ref, so refuse it.
+  if (looksLikeKeyMaterial(ref)) {
+    const what = scheme.kind === 'env' ? 'an environment variable name' : 'a file path';
+    return {
+      ok: false,
+      message: `what follows the colon looks like key material (${describeLength(ref)} of hex or base64), not ${what}: name where the key is, never the key itself`,
+    };
+  }
   if (scheme.kind === 'env' && !ENV_NAME.test(ref)) {
     return { ok: false, message: 'needs an environment variable name after the colon (letters, digits and _, not starting with a digit)' };
   }

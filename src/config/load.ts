@@ -13,6 +13,7 @@ import { TcpAoError, type ErrorCode } from '../errors.js';
 import { formatEndpoint, formatPrefix, isLoopback, type Endpoint } from './address.js';
 import { KeySourceError, parseKeySource, readKeyFile, resolveKey, resolveKeyPath, SecretKey } from './keys.js';
 import { describeErrno, FileReadError, readRegularFile, readRegularFileSync, type FileReadFailure } from './read-file.js';
+import { describeLength, looksLikeKeyMaterial, nearMiss } from './echo.js';
 import { describeMismatch, idClash, selectInitiatorPolicies } from './policy.js';
 import {
   AoKeySchema,
@@ -234,10 +235,12 @@ function syntaxProblem(source: string, err: unknown): ConfigProblem {
   // The parser's message continues with a source excerpt; only its first clause is kept.
   const firstLine = typeof details.message === 'string' ? (details.message.split('\n')[0] ?? '') : '';
   const reason = firstLine.replace(/ at row \d+, col \d+, pos \d+:?$/, '').trim();
+  // "Unknown escape character: 57" quotes a character of the input, which may be a key's; the location is enough.
+  const unquoted = reason.replace(/(character):? "?\d+"?/gi, '$1');
   return {
     code: 'ERR_TCPAO_CONFIG_SYNTAX',
     path: location,
-    message: `not valid TOML: ${reason === '' ? 'parse error' : lowerFirst(reason)}`,
+    message: `not valid TOML: ${unquoted === '' ? 'parse error' : lowerFirst(unquoted)}`,
   };
 }
 
@@ -315,7 +318,7 @@ export function formatPath(path: readonly (string | number)[]): string {
 function issueToProblems(issue: z.ZodIssue): ConfigProblem[] {
   const code: ErrorCode = 'ERR_TCPAO_CONFIG_INVALID';
   if (issue.code === z.ZodIssueCode.unrecognized_keys) {
-    return issue.keys.map((key) => ({ code, path: formatPath([...issue.path, key]), message: unknownKeyMessage(issue.path, key) }));
+    return issue.keys.map((key) => unknownKeyProblem(issue.path, key));
   }
   if (issue.code === z.ZodIssueCode.invalid_type && issue.expected === 'object') {
     const section = issue.path.filter((part) => typeof part === 'string').join('.');
@@ -339,46 +342,24 @@ const RECEIVED_TYPES: Readonly<Record<string, string>> = {
 
 const SECRET_LIKE_KEY = /key$|secret|password|passwd|psk/i;
 
-function unknownKeyMessage(parent: readonly (string | number)[], key: string): string {
+/**
+ * An unknown key is named only when it is a near miss of a known one; any
+ * other name (a key pasted as a TOML key, say) is described by its length.
+ */
+function unknownKeyProblem(parent: readonly (string | number)[], key: string): ConfigProblem {
+  const code: ErrorCode = 'ERR_TCPAO_CONFIG_INVALID';
   const table = parent.filter((part) => typeof part === 'string').join('.');
   const known = KNOWN_KEYS[table] ?? [];
+  const suggestion = nearMiss(key, known);
+  const named = suggestion !== undefined && !looksLikeKeyMaterial(key);
+  const path = named ? formatPath([...parent, key]) : formatPath(parent);
+  const which = named ? 'unknown key' : `an unknown key (${describeLength(key)})`;
   if (table === 'ao_policy' && SECRET_LIKE_KEY.test(key) && key !== 'key_source') {
-    return 'unknown key; a key is never written into the config: set key_source = "env:NAME" or "file:PATH"';
+    return { code, path, message: `${which}; a key is never written into the config: set key_source = "env:NAME" or "file:PATH"` };
   }
-  const suggestion = closest(key, known);
-  if (suggestion !== undefined) return `unknown key; did you mean "${suggestion}"?`;
+  if (named) return { code, path, message: `${which}; did you mean "${suggestion}"?` };
   const where = table === '' ? 'at the top level' : `in [${table}]`;
-  return `unknown key; allowed ${where}: ${known.join(', ')}`;
-}
-
-function closest(word: string, candidates: readonly string[]): string | undefined {
-  const lower = word.toLowerCase();
-  // "idle_timeout" for "idle_timeout_secs": a unit suffix left off or added.
-  const extended = candidates.find((candidate) => lower.length >= 4 && (candidate.startsWith(lower) || lower.startsWith(candidate)));
-  if (extended !== undefined) return extended;
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of candidates) {
-    const distance = editDistance(word.toLowerCase(), candidate);
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.floor(word.length / 4)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length] as number;
+  return { code, path, message: `${which}; allowed ${where}: ${known.join(', ')}` };
 }
 
 interface Relations {

@@ -11,6 +11,7 @@
 import { z } from 'zod';
 
 import { parseEndpoint, parseIpLiteral, parsePeerPrefix, type EndpointRules } from './address.js';
+import { describeLength, looksLikeKeyMaterial, nearMiss } from './echo.js';
 import { parseKeySource } from './keys.js';
 
 export const MAC_ALGORITHMS = ['hmac-sha1', 'hmac-sha256', 'aes-128-cmac'] as const;
@@ -78,9 +79,15 @@ function boolean(): z.ZodBoolean {
   });
 }
 
-/** A value named by its own text only when it is a short token: never echo what may be a secret. */
-function quoteToken(value: unknown): string {
-  return typeof value === 'string' && /^[A-Za-z0-9()._-]{1,32}$/.test(value) ? ` "${value}"` : '';
+/**
+ * Why a string is not one of `values`, never repeating it (it may be a key
+ * pasted into the wrong field): a near miss names the allowed value it was
+ * probably meant to be, anything else is described by its length.
+ */
+function notOneOf(value: string, values: readonly string[], what: string, choices: string): string {
+  const suggestion = looksLikeKeyMaterial(value) ? undefined : nearMiss(value, values);
+  if (suggestion !== undefined) return `unknown ${what}; did you mean "${suggestion}"? use ${choices}`;
+  return `not a known ${what} (${describeLength(value)}); use ${choices}`;
 }
 
 function oneOf<const T extends readonly [string, ...string[]]>(values: T, what: string): z.ZodEnum<z.Writeable<T>> {
@@ -91,7 +98,7 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T, what: 
         issue.code === 'invalid_type' && issue.received === 'undefined'
           ? `missing; use ${choices}`
           : typeof ctx.data === 'string'
-            ? `unknown ${what}${quoteToken(ctx.data)}; use ${choices}`
+            ? notOneOf(ctx.data, values, what, choices)
             : `expected a string (${choices}), got ${describeValue(ctx.data)}`,
     }),
   });
@@ -198,9 +205,14 @@ export const AoKeySchema = z
 /** The fields of one [[ao_policy]] table, each checked on its own. */
 export const AoPolicyFields = z
   .object({
-    name: text('a policy name').regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
-      message: 'must be 1 to 64 characters of letters, digits, ".", "_" and "-", starting with a letter or digit',
-    }),
+    name: text('a policy name')
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
+        message: 'must be 1 to 64 characters of letters, digits, ".", "_" and "-", starting with a letter or digit',
+      })
+      // A name is printed in every log line, check-config summary and /status, so it must not be a key pasted here.
+      .refine((value) => !looksLikeKeyMaterial(value), {
+        message: 'looks like key material (a long run of hex or base64), and a name is printed in logs and /status: name the peer or link instead',
+      }),
     peer_ip: text('an IP address or prefix').transform((value, ctx) => {
       const parsed = parsePeerPrefix(value);
       if (parsed.ok) return parsed.value;

@@ -229,7 +229,7 @@ t.test('every problem is collected, schema and key problems together', async (t)
     'ERR_TCPAO_CONFIG_INVALID ao_policy[1].keyid',
     'ERR_TCPAO_KEY_SOURCE ao_policy[0].key_source',
   ]);
-  t.equal(problems[3], 'ERR_TCPAO_CONFIG_INVALID ao_policy[0].mac_alg: unknown algorithm "md5"; use hmac-sha1, hmac-sha256 or aes-128-cmac');
+  t.equal(problems[3], 'ERR_TCPAO_CONFIG_INVALID ao_policy[0].mac_alg: not a known algorithm (3 characters); use hmac-sha1, hmac-sha256 or aes-128-cmac');
 });
 
 t.test('a ConfigError is a user error carrying its problems', async (t) => {
@@ -250,7 +250,81 @@ t.test('unknown keys name the key and suggest the right one', async (t) => {
     'ERR_TCPAO_CONFIG_INVALID global.idle_timeout: unknown key; did you mean "idle_timeout_secs"?',
     'ERR_TCPAO_CONFIG_INVALID ao_policy[0].mac_algo: unknown key; did you mean "mac_alg"?',
   ]);
-  t.match(problemsOf(`[bogus]\nx = 1\n\n${INITIATOR}\n${policy({})}`)[0], 'bogus: unknown key; allowed at the top level: global, initiator, terminator, ao_policy');
+  t.match(
+    problemsOf(`[bogus]\nx = 1\n\n${INITIATOR}\n${policy({})}`)[0],
+    '(top level): an unknown key (5 characters); allowed at the top level: global, initiator, terminator, ao_policy',
+    'a name that is no near miss is described, not repeated',
+  );
+});
+
+/** What `openssl rand -hex 16` and `openssl rand -base64 32` print: the shapes of keys pasted by mistake. */
+const HEX_KEY = '9f86d081884c7d659a2feaa0c55ad015';
+const BASE64_KEY = 'n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=';
+
+t.test('a key pasted into a closed-set field (mac_alg, role, log_format, log_level) is described, never echoed', async (t) => {
+  for (const key of [HEX_KEY, BASE64_KEY]) {
+    const keyTable = `[[ao_policy.key]]\nsend_id = 1\nrecv_id = 1\nmac_alg = "${key}"\nkey_source = "env:TCPAO_KEY"\nrole = "${key}"\n`;
+    const text =
+      `[global]\nlog_format = "${key}"\nlog_level = "${key}"\n\n${INITIATOR}\n${policy({ mac_alg: key })}\n` +
+      `[[ao_policy]]\nname = "q"\npeer_ip = "10.0.0.2"\n${keyTable}`;
+    const problems = problemsOf(text);
+    t.same(problems.sort(), [
+      `ERR_TCPAO_CONFIG_INVALID ao_policy[0].mac_alg: not a known algorithm (${key.length} characters); use hmac-sha1, hmac-sha256 or aes-128-cmac`,
+      `ERR_TCPAO_CONFIG_INVALID ao_policy[1].key[0].mac_alg: not a known algorithm (${key.length} characters); use hmac-sha1, hmac-sha256 or aes-128-cmac`,
+      `ERR_TCPAO_CONFIG_INVALID ao_policy[1].key[0].role: not a known key role (${key.length} characters); use preferred, accept or deprecated`,
+      `ERR_TCPAO_CONFIG_INVALID global.log_format: not a known log format (${key.length} characters); use json or human`,
+      `ERR_TCPAO_CONFIG_INVALID global.log_level: not a known log level (${key.length} characters); use fatal, error, warn, info, debug, trace or silent`,
+    ].sort());
+    for (const problem of problems) t.notOk(problem.includes(key.slice(0, 8)), 'no part of the key');
+  }
+});
+
+t.test('a near miss of an allowed value names the allowed value, not the input', async (t) => {
+  t.same(problemsOf(`${INITIATOR}\n${policy({ mac_alg: 'HMAC-SHA256' })}`), [
+    'ERR_TCPAO_CONFIG_INVALID ao_policy[0].mac_alg: unknown algorithm; did you mean "hmac-sha256"? use hmac-sha1, hmac-sha256 or aes-128-cmac',
+  ]);
+  t.same(problemsOf(`[global]\nlog_level = "warning"\n${INITIATOR}\n${policy({})}`), [
+    'ERR_TCPAO_CONFIG_INVALID global.log_level: unknown log level; did you mean "warn"? use fatal, error, warn, info, debug, trace or silent',
+  ]);
+});
+
+t.test('a key pasted as a TOML key name is described by its length, in every table', async (t) => {
+  for (const key of [HEX_KEY, 'mac_alg0123456789abcdef0123456789abcdef']) {
+    const text =
+      `"${key}" = 1\n[global]\n"${key}" = 1\n${INITIATOR}"${key}" = 1\n` +
+      `[[ao_policy]]\nname = "p"\npeer_ip = "10.0.0.2"\n"${key}" = 1\n[[ao_policy.key]]\nsend_id = 1\nrecv_id = 1\nmac_alg = "hmac-sha1"\n` +
+      `key_source = "env:TCPAO_KEY"\nrole = "preferred"\n"${key}" = 1\n`;
+    const problems = problemsOf(text);
+    t.equal(problems.length, 5, 'one problem per table');
+    for (const problem of problems) {
+      t.match(problem, `an unknown key (${key.length} characters); allowed `);
+      t.notOk(problem.includes(key.slice(0, 12)), `no part of the name: ${problem}`);
+    }
+  }
+});
+
+t.test('a policy name or key source ref that looks like key material is refused without echoing it', async (t) => {
+  for (const key of [HEX_KEY, 'n4bQgYhMfWWaL9qgxVrQFaO']) {
+    const problems = problemsOf(
+      `${INITIATOR}\n${policy({ name: key })}\n${policy({ name: 'b', key_source: `env:${key}` })}\n${policy({ name: 'c', key_source: `file:${key}` })}`,
+    );
+    t.same(problems.map((problem) => problem.replace(/:.*/, '')), [
+      'ERR_TCPAO_CONFIG_INVALID ao_policy[0].name',
+      'ERR_TCPAO_CONFIG_INVALID ao_policy[1].key_source',
+      'ERR_TCPAO_CONFIG_INVALID ao_policy[2].key_source',
+    ]);
+    t.match(problems[0], /looks like key material .* name the peer or link instead$/);
+    t.match(problems[1], `looks like key material (${key.length} characters of hex or base64), not an environment variable name`);
+    t.match(problems[2], 'not a file path: name where the key is, never the key itself');
+    for (const problem of problems) t.notOk(problem.includes(key.slice(0, 8)), 'no part of the key');
+  }
+  const written = load(`${INITIATOR}\n${policy({ name: 'bmp-wire-2024-Primary' })}`);
+  t.equal(written.config.ao_policy[0]?.name, 'bmp-wire-2024-Primary', 'names people write pass');
+});
+
+t.test('a TOML syntax error does not quote a character of the input', async (t) => {
+  const problems = problemsOf(`[global]\nlog_format = "a\\${HEX_KEY}"\n`);
+  t.same(problems, ['ERR_TCPAO_CONFIG_SYNTAX test.toml:2:17: not valid TOML: unknown escape character']);
 });
 
 t.test('syntax errors give file, line and column', async (t) => {
