@@ -21,6 +21,7 @@ import {
   ConfigSchema,
   InitiatorSchema,
   KNOWN_KEYS,
+  MAX_KEYS_PER_SOCKET,
   SECTION_COUNT_MESSAGE,
   TerminatorSchema,
   type AoKeyEntry,
@@ -444,6 +445,14 @@ function checkRelations(raw: Record<string, unknown>, requestedMode: Mode | unde
   }
 
   if (mode === 'terminator') {
+    const listenerKeys = countInstalledKeys(policies.map((entry) => entry.policy));
+    if (listenerKeys > MAX_KEYS_PER_SOCKET) {
+      invalid(
+        'ao_policy',
+        `the AO listener would hold ${listenerKeys} keys (every key of every [[ao_policy]] but deprecated ones), ` +
+          `more than the ${MAX_KEYS_PER_SOCKET} keys a socket takes: split the peers over several terminators or drop unused keys`,
+      );
+    }
     const section = TerminatorSchema.safeParse(raw['terminator']);
     if (section.success) {
       const listener = section.data.listen_ao;
@@ -475,6 +484,14 @@ function checkRelations(raw: Record<string, unknown>, requestedMode: Mode | unde
           policies.map((entry) => ({ ...entry.policy, index: entry.index })),
           remote,
         );
+        const connectionKeys = countInstalledKeys(selection.selected);
+        if (connectionKeys > MAX_KEYS_PER_SOCKET) {
+          invalid(
+            'ao_policy',
+            `each connection to ${formatEndpoint(remote)} would hold ${connectionKeys} keys (every key but deprecated ones of the ` +
+              `${selection.selected.length} policies that apply to it), more than the ${MAX_KEYS_PER_SOCKET} keys a socket takes: drop unused keys`,
+          );
+        }
         if (selection.selected.length === 0) {
           const reasons = selection.unused.map((policy) => `ao_policy[${policy.index}]: ${describeMismatch(policy, remote)}`).join('; ');
           invalid(
@@ -494,6 +511,11 @@ function checkRelations(raw: Record<string, unknown>, requestedMode: Mode | unde
     }
   }
   return { problems, warnings };
+}
+
+/** Keys one socket gets from these policies, as the sidecar installs them on new sockets (deprecated keys never are). */
+function countInstalledKeys(policies: readonly AoPolicy[]): number {
+  return policies.reduce((sum, policy) => sum + policy.keys.filter((key) => key.role !== 'deprecated').length, 0);
 }
 
 function checkTerminatorPolicy(

@@ -25,6 +25,12 @@ export type Mode = (typeof MODES)[number];
 export const DEFAULT_MACLEN = 12;
 /** Largest MAC that leaves room for MSS, timestamps and window scale in a SYN (net/ipv4/tcp_ao.c). */
 export const MAX_MACLEN = 16;
+/**
+ * Most TCP-AO keys the sidecar installs on one socket: the addon refuses more
+ * in one call (native/args.cc kMaxKeysPerCall), and the terminator's listener
+ * takes every policy's keys in one call.
+ */
+export const MAX_KEYS_PER_SOCKET = 256;
 /** Shorter MACs are allowed by the kernel but too weak to offer. */
 export const MIN_MACLEN = 4;
 

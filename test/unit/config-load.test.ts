@@ -19,7 +19,7 @@ import {
   type SidecarConfig,
 } from '../../src/config/load.js';
 import { SecretKey } from '../../src/config/keys.js';
-import { GLOBAL_DEFAULTS } from '../../src/config/schema.js';
+import { GLOBAL_DEFAULTS, MAX_KEYS_PER_SOCKET } from '../../src/config/schema.js';
 import { hasCode, isUserError } from '../../src/errors.js';
 
 const ENV = { TCPAO_KEY: 'unit-test-key-Kx81', OTHER_KEY: 'unit-test-other-Pz02' };
@@ -435,4 +435,39 @@ t.test('loadConfigFileAsync reads the config and its key files under the same ru
     (sync as ConfigError).problems.map((problem) => `${problem.code} ${problem.path}`),
     ['ERR_TCPAO_KEY_SOURCE ao_policy[0].key_source', 'ERR_TCPAO_KEY_SOURCE ao_policy[1].key_source', 'ERR_TCPAO_KEY_SOURCE ao_policy[2].key_source'],
   );
+});
+
+/** `count` single-key policies for distinct /32 peers, so no ids clash. */
+function manyPolicies(count: number, fields: Record<string, string | number> = {}): string {
+  return Array.from({ length: count }, (_, i) =>
+    policy({ name: `peer-${i}`, peer_ip: `10.${(i >> 8) & 255}.${i & 255}.2`, ...fields }),
+  ).join('\n');
+}
+
+t.test('300 policies on a terminator are refused: its listener would hold more keys than a socket takes', async (t) => {
+  t.same(problemsOf(`${TERMINATOR}\n${manyPolicies(300)}`), [
+    `ERR_TCPAO_CONFIG_INVALID ao_policy: the AO listener would hold 300 keys (every key of every [[ao_policy]] but deprecated ones), ` +
+      `more than the ${MAX_KEYS_PER_SOCKET} keys a socket takes: split the peers over several terminators or drop unused keys`,
+  ]);
+  t.equal(load(`${TERMINATOR}\n${manyPolicies(MAX_KEYS_PER_SOCKET)}`).config.ao_policy.length, MAX_KEYS_PER_SOCKET, 'exactly the limit is fine');
+});
+
+t.test('the key limit counts [[ao_policy.key]] tables, leaves deprecated keys out, and applies per initiator connection', async (t) => {
+  const keyTables = (count: number, role: string) =>
+    Array.from(
+      { length: count },
+      (_, i) => `[[ao_policy.key]]\nsend_id = ${i}\nrecv_id = ${i}\nmac_alg = "hmac-sha256"\nkey_source = "env:TCPAO_KEY"\nrole = "${i === 0 ? 'preferred' : role}"\n`,
+    ).join('\n');
+  const wide = (name: string, peer: string, count: number, role = 'accept', vrf = 0) =>
+    `[[ao_policy]]\nname = "${name}"\npeer_ip = "${peer}"\nvrf_ifindex = ${vrf}\n${keyTables(count, role)}`;
+  t.same(problemsOf(`${TERMINATOR}\n${wide('a', '10.0.0.1', 200)}\n${wide('b', '10.0.0.2', 57)}`), [
+    `ERR_TCPAO_CONFIG_INVALID ao_policy: the AO listener would hold 257 keys (every key of every [[ao_policy]] but deprecated ones), ` +
+      `more than the ${MAX_KEYS_PER_SOCKET} keys a socket takes: split the peers over several terminators or drop unused keys`,
+  ]);
+  t.ok(load(`${TERMINATOR}\n${wide('a', '10.0.0.1', 200)}\n${wide('b', '10.0.0.2', 100, 'deprecated')}`), 'deprecated keys are never installed on the listener');
+  // Keys for one peer need distinct ids, so only keys in different VRFs can pass 256 on one connection.
+  t.same(problemsOf(`${INITIATOR}\n${wide('a', '10.0.0.0/24', 200, 'accept', 4)}\n${wide('b', '10.0.0.2', 57, 'accept', 5)}\n${wide('c', '10.9.0.2', 200)}`), [
+    `ERR_TCPAO_CONFIG_INVALID ao_policy: each connection to 10.0.0.2:1790 would hold 257 keys (every key but deprecated ones of the 2 policies ` +
+      `that apply to it), more than the ${MAX_KEYS_PER_SOCKET} keys a socket takes: drop unused keys`,
+  ], 'only the policies that apply to remote_ao count');
 });
