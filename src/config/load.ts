@@ -111,13 +111,18 @@ export function loadConfigFile(path: string, options: LoadOptions = {}): LoadedC
  * loadConfigFile for a running sidecar: the config and every key file are read
  * without blocking the event loop, under the same rules, then validated alike.
  */
-export async function loadConfigFileAsync(path: string, options: LoadOptions = {}): Promise<LoadedConfig> {
-  const absolute = resolve(path);
-  const bytes = await readOrFailure(() => readRegularFile(absolute, MAX_CONFIG_BYTES));
-  const text = configText(path, () => {
+/** The config file's text under the loader's rules, without blocking; throws the ConfigError loadConfigFile would. */
+export async function readConfigText(path: string): Promise<string> {
+  const bytes = await readOrFailure(() => readRegularFile(resolve(path), MAX_CONFIG_BYTES));
+  return configText(path, () => {
     if (bytes instanceof FileReadError) throw bytes;
     return bytes;
   });
+}
+
+export async function loadConfigFileAsync(path: string, options: LoadOptions = {}): Promise<LoadedConfig> {
+  const absolute = resolve(path);
+  const text = await readConfigText(path);
   const textOptions: TextLoadOptions = { ...options, source: absolute, baseDir: dirname(absolute) };
   const document = parseToml(text, textOptions.source);
   const prefetched = new Map<string, Buffer | FileReadError>();
