@@ -211,14 +211,20 @@ export const AoKeySchema = z
 /** The fields of one [[ao_policy]] table, each checked on its own. */
 export const AoPolicyFields = z
   .object({
-    name: text('a policy name')
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
-        message: 'must be 1 to 64 characters of letters, digits, ".", "_" and "-", starting with a letter or digit',
-      })
-      // A name is printed in every log line, check-config summary and /status, so it must not be a key pasted here.
-      .refine((value) => !looksLikeKeyMaterial(value), {
-        message: 'looks like key material (a long run of hex or base64), and a name is printed in logs and /status: name the peer or link instead',
-      }),
+    name: text('a policy name').superRefine((value, ctx) => {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(value)) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: 'must be 1 to 64 characters of letters, digits, ".", "_" and "-", starting with a letter or digit',
+        });
+      } else if (looksLikeKeyMaterial(value)) {
+        // A name is printed in log lines, the check-config summary and /status, so it must not be a key pasted here.
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: 'looks like key material (a long run of hex or base64), and a name is printed in logs and /status: name the peer or link instead',
+        });
+      }
+    }),
     peer_ip: text('an IP address or prefix').transform((value, ctx) => {
       const parsed = parsePeerPrefix(value);
       if (parsed.ok) return parsed.value;
