@@ -6,9 +6,11 @@
  * Nothing in this module puts a key source's *value* into a message: an error
  * names the source (env var name, file path) and what is wrong with it.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { inspect } from 'node:util';
+
+import { describeLength, looksLikeKeyMaterial } from './echo.js';
+import { describeErrno, FileReadError, readRegularFile, readRegularFileSync, type FileReadFailure } from './read-file.js';
 
 /** TCP_AO_MAXKEYLEN in include/uapi/linux/tcp.h. */
 export const MAX_KEY_BYTES = 80;
@@ -100,6 +102,14 @@ export function parseKeySource(text: string): KeySourceParse {
     };
   }
   const ref = text.slice(colon + 1);
+  // "env:" followed by the key itself instead of a variable's name; messages and logs name the ref, so refuse it.
+  if (looksLikeKeyMaterial(ref)) {
+    const what = scheme.kind === 'env' ? 'an environment variable name' : 'a file path';
+    return {
+      ok: false,
+      message: `what follows the colon looks like key material (${describeLength(ref)} of hex or base64), not ${what}: name where the key is, never the key itself`,
+    };
+  }
   if (scheme.kind === 'env' && !ENV_NAME.test(ref)) {
     return { ok: false, message: 'needs an environment variable name after the colon (letters, digits and _, not starting with a digit)' };
   }
@@ -126,13 +136,18 @@ export interface KeyResolveContext {
   readonly env: NodeJS.ProcessEnv;
   /** Relative file paths are resolved against this directory (the config file's). */
   readonly baseDir: string;
+  /**
+   * How a key file's bytes are fetched; throws FileReadError. By default a
+   * bounded synchronous read; a reload passes the bytes it read asynchronously.
+   */
+  readonly readFile?: (path: string) => Buffer;
 }
 
 /** Reads and decodes one key. Throws KeySourceError with a printable message. */
 export function resolveKey(spec: KeySourceSpec, context: KeyResolveContext): SecretKey {
   const path = spec.kind === 'file' ? resolveKeyPath(spec.ref, context.baseDir) : '';
   const label = spec.kind === 'env' ? `environment variable ${spec.ref}` : `key file ${path}`;
-  const material = spec.kind === 'env' ? readEnvKey(spec.ref, context.env) : readFileKey(path, spec.encoding);
+  const material = spec.kind === 'env' ? readEnvKey(spec.ref, context.env) : readFileKey(path, spec.encoding, context.readFile ?? readKeyFileSync);
   try {
     const bytes = decode(material, spec.encoding, label);
     try {
@@ -144,6 +159,16 @@ export function resolveKey(spec: KeySourceSpec, context: KeyResolveContext): Sec
   } finally {
     material.fill(0);
   }
+}
+
+/** A key file's bytes under the shared reader's rules (regular file, at most MAX_KEY_FILE_BYTES). */
+export function readKeyFileSync(path: string): Buffer {
+  return readRegularFileSync(path, MAX_KEY_FILE_BYTES);
+}
+
+/** The same as readKeyFileSync without blocking the event loop. */
+export function readKeyFile(path: string): Promise<Buffer> {
+  return readRegularFile(path, MAX_KEY_FILE_BYTES);
 }
 
 export function resolveKeyPath(ref: string, baseDir: string): string {
@@ -161,63 +186,65 @@ function readEnvKey(name: string, env: NodeJS.ProcessEnv): Buffer {
   return bytes;
 }
 
-function readFileKey(path: string, encoding: KeyEncoding): Buffer {
-  let fd: number;
+function readFileKey(path: string, encoding: KeyEncoding, read: (path: string) => Buffer): Buffer {
+  let bytes: Buffer;
   try {
-    fd = openSync(path, 'r');
+    bytes = read(path);
   } catch (err) {
-    throw new KeySourceError(`key file ${path} cannot be opened: ${describeFsError(err)}`);
+    if (err instanceof FileReadError) throw new KeySourceError(`key file ${path} ${describeReadFailure(err.failure)}`);
+    throw err;
   }
   try {
-    const stat = fstatSync(fd);
-    if (stat.isDirectory()) throw new KeySourceError(`key file ${path} is a directory, not a file`);
-    if (!stat.isFile()) throw new KeySourceError(`key file ${path} is not a regular file`);
-    if (stat.size > MAX_KEY_FILE_BYTES) {
-      throw new KeySourceError(`key file ${path} is ${stat.size} bytes, too large to hold a key of at most ${MAX_KEY_BYTES} bytes`);
-    }
-    // One byte more than the limit reveals a file that grew after fstat.
-    const buffer = Buffer.alloc(MAX_KEY_FILE_BYTES + 1);
-    let length = 0;
-    try {
-      for (;;) {
-        const n = readSync(fd, buffer, length, buffer.length - length, null);
-        if (n === 0) break;
-        length += n;
-        if (length === buffer.length) {
-          throw new KeySourceError(`key file ${path} is too large to hold a key of at most ${MAX_KEY_BYTES} bytes`);
-        }
-      }
-    } catch (err) {
-      buffer.fill(0);
-      if (err instanceof KeySourceError) throw err;
-      throw new KeySourceError(`key file ${path} cannot be read: ${describeFsError(err)}`);
-    }
-    // Raw files lose exactly one trailing newline, the one editors and `echo` add.
-    const end = encoding === 'raw' && length > 0 && buffer[length - 1] === 0x0a ? length - 1 : length;
-    const content = Buffer.alloc(end);
-    buffer.copy(content, 0, 0, end);
-    buffer.fill(0);
-    return content;
-  } finally {
-    closeSync(fd);
+    checkTextArtifacts(bytes, encoding, `key file ${path}`);
+  } catch (err) {
+    bytes.fill(0);
+    throw err;
+  }
+  // Raw files lose exactly one trailing newline, the one editors and `echo` add.
+  if (encoding !== 'raw' || bytes.length === 0 || bytes[bytes.length - 1] !== 0x0a) return bytes;
+  const content = Buffer.alloc(bytes.length - 1);
+  bytes.copy(content, 0, 0, content.length);
+  bytes.fill(0);
+  return content;
+}
+
+function describeReadFailure(failure: FileReadFailure): string {
+  switch (failure.reason) {
+    case 'open':
+      return `cannot be opened: ${describeErrno(failure.code)}`;
+    case 'not-regular':
+      return failure.kind === 'directory'
+        ? 'is a directory, not a file'
+        : `is a ${failure.kind}, not a regular file; keys are read only from regular files (a FIFO or device could block or never end)`;
+    case 'too-large':
+      return failure.size === undefined
+        ? `is too large to hold a key of at most ${MAX_KEY_BYTES} bytes`
+        : `is ${failure.size} bytes, too large to hold a key of at most ${MAX_KEY_BYTES} bytes`;
+    case 'read':
+      return `cannot be read: ${describeErrno(failure.code)}`;
   }
 }
 
-function describeFsError(err: unknown): string {
-  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  switch (code) {
-    case 'ENOENT':
-      return 'no such file (ENOENT)';
-    case 'EACCES':
-      return 'permission denied (EACCES)';
-    case 'EISDIR':
-      return 'it is a directory (EISDIR)';
-    case 'ENOTDIR':
-      return 'a component of the path is not a directory (ENOTDIR)';
-    case 'ELOOP':
-      return 'too many symbolic links (ELOOP)';
-    default:
-      return typeof code === 'string' ? code : 'unknown error';
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/**
+ * Refuses what a text editor leaves behind and the peer's copy of the key
+ * probably lacks: a byte order mark, and a raw key ending in CRLF (only the
+ * \n would be dropped, so the \r would silently become part of the key).
+ */
+function checkTextArtifacts(bytes: Buffer, encoding: KeyEncoding, label: string): void {
+  if (bytes.subarray(0, UTF8_BOM.length).equals(UTF8_BOM)) {
+    throw new KeySourceError(
+      `${label} starts with a UTF-8 byte order mark (EF BB BF), which would be read as part of the key; ` +
+        'save it without a BOM (e.g. `sed -i "1s/^\\xEF\\xBB\\xBF//" FILE`)',
+    );
+  }
+  const last = bytes.length - 1;
+  if (encoding === 'raw' && last >= 1 && bytes[last] === 0x0a && bytes[last - 1] === 0x0d) {
+    throw new KeySourceError(
+      `${label} ends with a Windows line ending (CRLF): only the \\n is dropped, so the \\r would become part of the key ` +
+        "and differ from the peer's; convert it with `dos2unix FILE`, or use file-hex: or file-base64:",
+    );
   }
 }
 

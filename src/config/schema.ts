@@ -11,6 +11,7 @@
 import { z } from 'zod';
 
 import { parseEndpoint, parseIpLiteral, parsePeerPrefix, type EndpointRules } from './address.js';
+import { describeLength, looksLikeKeyMaterial, nearMiss } from './echo.js';
 import { parseKeySource } from './keys.js';
 
 export const MAC_ALGORITHMS = ['hmac-sha1', 'hmac-sha256', 'aes-128-cmac'] as const;
@@ -24,6 +25,12 @@ export type Mode = (typeof MODES)[number];
 export const DEFAULT_MACLEN = 12;
 /** Largest MAC that leaves room for MSS, timestamps and window scale in a SYN (net/ipv4/tcp_ao.c). */
 export const MAX_MACLEN = 16;
+/**
+ * Most TCP-AO keys the sidecar installs on one socket: the addon refuses more
+ * in one call (native/args.cc kMaxKeysPerCall), and the terminator's listener
+ * takes every policy's keys in one call.
+ */
+export const MAX_KEYS_PER_SOCKET = 256;
 /** Shorter MACs are allowed by the kernel but too weak to offer. */
 export const MIN_MACLEN = 4;
 
@@ -78,9 +85,15 @@ function boolean(): z.ZodBoolean {
   });
 }
 
-/** A value named by its own text only when it is a short token: never echo what may be a secret. */
-function quoteToken(value: unknown): string {
-  return typeof value === 'string' && /^[A-Za-z0-9()._-]{1,32}$/.test(value) ? ` "${value}"` : '';
+/**
+ * Why a string is not one of `values`, never repeating it (it may be a key
+ * pasted into the wrong field): a near miss names the allowed value it was
+ * probably meant to be, anything else is described by its length.
+ */
+function notOneOf(value: string, values: readonly string[], what: string, choices: string): string {
+  const suggestion = looksLikeKeyMaterial(value) ? undefined : nearMiss(value, values);
+  if (suggestion !== undefined) return `unknown ${what}; did you mean "${suggestion}"? use ${choices}`;
+  return `not a known ${what} (${describeLength(value)}); use ${choices}`;
 }
 
 function oneOf<const T extends readonly [string, ...string[]]>(values: T, what: string): z.ZodEnum<z.Writeable<T>> {
@@ -91,7 +104,7 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T, what: 
         issue.code === 'invalid_type' && issue.received === 'undefined'
           ? `missing; use ${choices}`
           : typeof ctx.data === 'string'
-            ? `unknown ${what}${quoteToken(ctx.data)}; use ${choices}`
+            ? notOneOf(ctx.data, values, what, choices)
             : `expected a string (${choices}), got ${describeValue(ctx.data)}`,
     }),
   });
@@ -198,8 +211,19 @@ export const AoKeySchema = z
 /** The fields of one [[ao_policy]] table, each checked on its own. */
 export const AoPolicyFields = z
   .object({
-    name: text('a policy name').regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
-      message: 'must be 1 to 64 characters of letters, digits, ".", "_" and "-", starting with a letter or digit',
+    name: text('a policy name').superRefine((value, ctx) => {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(value)) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: 'must be 1 to 64 characters of letters, digits, ".", "_" and "-", starting with a letter or digit',
+        });
+      } else if (looksLikeKeyMaterial(value)) {
+        // A name is printed in log lines, the check-config summary and /status, so it must not be a key pasted here.
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: 'looks like key material (a long run of hex or base64), and a name is printed in logs and /status: name the peer or link instead',
+        });
+      }
     }),
     peer_ip: text('an IP address or prefix').transform((value, ctx) => {
       const parsed = parsePeerPrefix(value);

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 
 import type { IpFamily } from '../config/address';
 import { formatEndpoint } from '../config/address';
-import { ConfigError, loadConfigFile, type ConfigProblem, type LoadedConfig, type SidecarConfig } from '../config/load';
+import { ConfigError, loadConfigFileAsync, type ConfigProblem, type LoadedConfig, type SidecarConfig } from '../config/load';
 import type { TcpAoBinding } from '../native';
 import { ConnectionRefused } from '../proxy/server';
 import {
@@ -70,7 +70,7 @@ export interface RotationOptions {
   /** Environment for env: key sources (the process's own by default). */
   readonly env?: NodeJS.ProcessEnv;
   /** Loads the config on reload (the file at config.source by default). */
-  readonly load?: (source: string, mode: SidecarConfig['mode'], env: NodeJS.ProcessEnv) => LoadedConfig;
+  readonly load?: (source: string, mode: SidecarConfig['mode'], env: NodeJS.ProcessEnv) => LoadedConfig | Promise<LoadedConfig>;
 }
 
 const DEFAULT_RETRY_MS = 1_000;
@@ -173,6 +173,7 @@ export class RotationController {
   #reported = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  #reloads: Promise<unknown> = Promise.resolve();
 
   constructor(options: RotationOptions) {
     this.#binding = options.binding;
@@ -180,7 +181,7 @@ export class RotationController {
     this.#target = options.target;
     this.#retryMs = options.retryMs ?? DEFAULT_RETRY_MS;
     this.#env = options.env ?? process.env;
-    this.#load = options.load ?? ((source, mode, env) => loadConfigFile(source, { mode, env }));
+    this.#load = options.load ?? ((source, mode, env) => loadConfigFileAsync(source, { mode, env }));
     this.#config = options.config;
     this.#generation = generationFromConfig(options.config, 1);
   }
@@ -202,11 +203,21 @@ export class RotationController {
     return this.#pending;
   }
 
-  /** Re-reads the config file and its key sources; applies them only when everything is valid. */
-  reload(): ReloadRecord {
+  /**
+   * Re-reads the config file and its key sources without blocking the event
+   * loop (the data path keeps running meanwhile); applies them only when
+   * everything is valid. Reloads run one at a time, in the order asked for.
+   */
+  reload(): Promise<ReloadRecord> {
+    const run = this.#reloads.then(() => this.#reloadNow());
+    this.#reloads = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reloadNow(): Promise<ReloadRecord> {
     let loaded: LoadedConfig;
     try {
-      loaded = this.#load(this.#config.source, this.#config.mode, this.#env);
+      loaded = await this.#load(this.#config.source, this.#config.mode, this.#env);
     } catch (error) {
       return this.#failed(problemsOf(error));
     }

@@ -104,9 +104,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   let failed = 0;
   const reload = () => {
     log.info({ event: 'reload_requested', generation: controller.generation }, 'reload requested');
-    const record = controller.reload();
-    if (record.result === 'applied') applied += 1;
-    else failed += 1;
+    void controller.reload().then((record) => {
+      if (record.result === 'applied') applied += 1;
+      else failed += 1;
+    });
   };
   const signal = options.reloadSignal ?? 'SIGHUP';
   const onSignal = () => reload();
