@@ -4,8 +4,10 @@
  * totals, and the config generation with the last reload. Key ids, counters
  * and lengths only: no key bytes exist in any of these objects.
  */
+import { KNOWN_KEYS } from '../config/schema';
+import { ErrorCodes, type ErrorCode } from '../errors';
 import type { AoInfo, AoKeyInfo, TcpAoBinding } from '../native';
-import type { ReloadRecord } from '../rotation/controller';
+import type { ReloadProblem, ReloadRecord } from '../rotation/controller';
 import type { PendingRemoval } from '../rotation/reconcile';
 
 export interface AoCounters {
@@ -98,6 +100,43 @@ export interface StatusSource {
   readonly pendingRemovals: () => ReadonlyMap<number, readonly PendingRemoval[]>;
 }
 
+/** Socket names and the controller's own paths; FILE:LINE:COLUMN of a syntax error. */
+const FIXED_PATH = /^(?:\([a-z ]{1,32}\)|the listener|connection \d{1,12}|\/[\w./-]{0,512}:\d{1,9}:\d{1,9})$/;
+const SCHEMA_NAMES: ReadonlySet<string> = new Set(Object.values(KNOWN_KEYS).flat());
+
+/** A path that names only schema fields (with [n] indices), or a fixed form: never text from the file. */
+function isSafePath(path: string): boolean {
+  if (FIXED_PATH.test(path)) return true;
+  return path.split('.').every((segment) => {
+    const match = /^([a-z_]{1,64})((?:\[\d{1,6}\])*)$/.exec(segment);
+    return match !== null && SCHEMA_NAMES.has(match[1] as string);
+  });
+}
+
+function isErrorCode(code: string): code is ErrorCode {
+  return Object.prototype.hasOwnProperty.call(ErrorCodes, code);
+}
+
+/**
+ * A reload problem as the pages show it: the code, the registry's text for it
+ * and the path, never the message, which quotes what the config or a key
+ * source held. The full message is in the reload_failed log line.
+ */
+function publicProblem(problem: ReloadProblem): ReloadProblem {
+  const code = isErrorCode(problem.code) ? problem.code : 'ERR_TCPAO_INTERNAL';
+  return {
+    code,
+    path: isSafePath(problem.path) ? problem.path : '(config)',
+    message: ErrorCodes[code],
+    ...(problem.sysCode !== undefined && /^E[A-Z0-9]{1,15}$/.test(problem.sysCode) ? { sysCode: problem.sysCode } : {}),
+  };
+}
+
+function publicReload(record: ReloadRecord | undefined): ReloadRecord | null {
+  if (record === undefined) return null;
+  return { ...record, problems: record.problems.map(publicProblem), restartNeeded: record.restartNeeded.filter((name) => isSafePath(name)) };
+}
+
 function counters(info: AoInfo): AoCounters {
   return {
     pktGood: Number(info.pktGood),
@@ -172,7 +211,7 @@ export function snapshot(source: StatusSource, binding: TcpAoBinding, now: numbe
     config: {
       source: source.configSource(),
       generation: source.generation(),
-      lastReload: source.lastReload() ?? null,
+      lastReload: publicReload(source.lastReload()),
       reloadsApplied: counts.applied,
       reloadsFailed: counts.failed,
     },

@@ -142,3 +142,41 @@ t.test('metrics_listen: off by default, a bare port means loopback', async (t) =
   t.same(load(['[global]', 'metrics_listen = 9790']).metrics_listen, { host: '127.0.0.1', port: 9790, family: 4 });
   t.same(load(['[global]', 'metrics_listen = "[::1]:9791"']).metrics_listen, { host: '::1', port: 9791, family: 6 });
 });
+
+t.test('after a reload that failed with key bytes in its problem text, /status and /metrics hold no key byte', async (t) => {
+  const key = 'observability-leak-key-7f3a9c';
+  const failed: ReloadRecord = {
+    ...RELOAD,
+    result: 'failed',
+    problems: [
+      { code: 'ERR_TCPAO_CONFIG_INVALID', path: 'ao_policy[0].key', message: `expected [[ao_policy.key]] tables, got "${key}"` },
+      { code: 'ERR_TCPAO_CONFIG_INVALID', path: `global.${key}`.replace(/-/g, '_'), message: 'unknown key' },
+      { code: 'ERR_TCPAO_CONFIG_SYNTAX', path: `/etc/tcpao/terminator.toml:3:7 near "${key}"`, message: `unexpected "${key}"` },
+      { code: key, path: '(reload)', message: key, sysCode: key },
+      { code: 'ERR_TCPAO_RELOAD_KEY_INSTALL', path: 'the listener', message: `could not add key: ${key}`, sysCode: 'EINVAL' },
+    ],
+  };
+  const fake = new FakeBinding();
+  const status = snapshot(source(fake, failed), fake.binding());
+  const pages = [JSON.stringify(status), renderMetrics(status)];
+  for (const encoding of [key, Buffer.from(key).toString('hex'), Buffer.from(key).toString('base64')]) {
+    for (const page of pages) t.notOk(page.includes(encoding) || page.includes(encoding.replace(/-/g, '_')), 'no encoding of the key on either page');
+  }
+  t.same(
+    status.config.lastReload?.problems.map((problem) => [problem.code, problem.path, problem.sysCode]),
+    [
+      ['ERR_TCPAO_CONFIG_INVALID', 'ao_policy[0].key', undefined],
+      ['ERR_TCPAO_CONFIG_INVALID', '(config)', undefined],
+      ['ERR_TCPAO_CONFIG_SYNTAX', '(config)', undefined],
+      ['ERR_TCPAO_INTERNAL', '(reload)', undefined],
+      ['ERR_TCPAO_RELOAD_KEY_INSTALL', 'the listener', 'EINVAL'],
+    ],
+    'each problem keeps its code and a path that cannot be text from the file',
+  );
+  t.equal(
+    status.config.lastReload?.problems[4]?.message,
+    'a reload could not change the keys of a socket; every change it had made was undone',
+    "the message is the code's registry text",
+  );
+  t.equal(sampleValue(parseMetrics(pages[1] as string), 'tcpao_proxy_last_reload_success'), 0, '/metrics reports the reload as failed');
+});
