@@ -37,6 +37,7 @@ export const GLOBAL_DEFAULTS = {
   keepalive_probes: 3,
   connect_timeout_secs: 10,
   max_connections: 1_024,
+  max_connections_per_peer: 256,
   shutdown_timeout_secs: 10,
   listen_backlog: 511,
 } as const;
@@ -129,6 +130,7 @@ export const GlobalSchema = z
     keepalive_probes: integer(1, 127).default(GLOBAL_DEFAULTS.keepalive_probes),
     connect_timeout_secs: integer(1, 3_600).default(GLOBAL_DEFAULTS.connect_timeout_secs),
     max_connections: integer(1, 1_000_000).default(GLOBAL_DEFAULTS.max_connections),
+    max_connections_per_peer: integer(1, 1_000_000).default(GLOBAL_DEFAULTS.max_connections_per_peer),
     shutdown_timeout_secs: integer(0, 3_600).default(GLOBAL_DEFAULTS.shutdown_timeout_secs),
     listen_backlog: integer(1, 65_535).default(GLOBAL_DEFAULTS.listen_backlog),
     // Off unless set; a bare port number means loopback (127.0.0.1).

@@ -76,6 +76,9 @@ export interface SidecarStatus {
     readonly bytesClientToUpstream: number;
     readonly bytesUpstreamToClient: number;
     readonly pendingKeyRemovals: number;
+    /** Connections refused before a byte was relayed, by reason (every known reason, 0 included). */
+    readonly connectionsRefused: Readonly<Record<string, number>>;
+    readonly acceptErrors: number;
   };
 }
 
@@ -97,6 +100,8 @@ export interface StatusSource {
     readonly bytes: () => { readonly clientToUpstream: number; readonly upstreamToClient: number };
   }[];
   readonly pendingConnections: () => number;
+  readonly refusals: () => ReadonlyMap<string, number>;
+  readonly acceptErrors: () => number;
   readonly pendingRemovals: () => ReadonlyMap<number, readonly PendingRemoval[]>;
 }
 
@@ -223,6 +228,8 @@ export function snapshot(source: StatusSource, binding: TcpAoBinding, now: numbe
       bytesClientToUpstream: connections.reduce((sum, connection) => sum + connection.bytesClientToUpstream, 0),
       bytesUpstreamToClient: connections.reduce((sum, connection) => sum + connection.bytesUpstreamToClient, 0),
       pendingKeyRemovals: [...pending.values()].reduce((sum, list) => sum + list.length, 0),
+      connectionsRefused: Object.fromEntries(source.refusals()),
+      acceptErrors: source.acceptErrors(),
     },
   };
 }

@@ -151,6 +151,7 @@ type RelayGlobals = Pick<
   | 'idle_timeout_secs'
   | 'connect_timeout_secs'
   | 'max_connections'
+  | 'max_connections_per_peer'
   | 'tcp_keepalive'
   | 'keepalive_time_secs'
   | 'keepalive_intvl_secs'
@@ -164,6 +165,7 @@ export function relaySettingsFrom(global: RelayGlobals): RelaySettings {
     idleTimeoutMs: global.idle_timeout_secs * 1_000,
     connectTimeoutMs: global.connect_timeout_secs * 1_000,
     maxConnections: global.max_connections,
+    maxConnectionsPerPeer: global.max_connections_per_peer,
     keepalive: {
       enabled: global.tcp_keepalive,
       idleSecs: global.keepalive_time_secs,

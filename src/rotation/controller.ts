@@ -100,6 +100,7 @@ const RESTART_ONLY_GLOBALS = [
   'keepalive_probes',
   'connect_timeout_secs',
   'max_connections',
+  'max_connections_per_peer',
   'shutdown_timeout_secs',
   'listen_backlog',
   'metrics_listen',

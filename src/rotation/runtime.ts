@@ -136,6 +136,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       }));
     },
     pendingConnections: () => sidecar.proxy.pendingCount(),
+    refusals: () => sidecar.proxy.refusals(),
+    acceptErrors: () => sidecar.proxy.acceptErrors(),
     pendingRemovals: () => controller.pendingRemovals(),
   };
   const status = () => snapshot(source, binding);

@@ -53,6 +53,7 @@ t.test('an empty [global] (or none) takes every default', async (t) => {
       keepalive_probes: 3,
       connect_timeout_secs: 10,
       max_connections: 1_024,
+      max_connections_per_peer: 256,
       shutdown_timeout_secs: 10,
       listen_backlog: 511,
     },

@@ -36,6 +36,8 @@ function source(fake: FakeBinding, lastReload?: ReloadRecord): StatusSource {
       { id: 2, peer: '10.0.0.1:40002', wirePeer: '10.0.0.1', fd: second, startedAt, bytes: () => ({ clientToUpstream: 7, upstreamToClient: 0 }) },
     ],
     pendingConnections: () => 0,
+    refusals: () => new Map([['max_connections', 0], ['max_connections_per_peer', 3], ['unknown_peer', 1]]),
+    acceptErrors: () => 2,
     pendingRemovals: () => new Map([[1, [{ sendId: 1, recvId: 1, removal: 'deprecated' as const, waitingFor: 'peer_not_moved' as const }]]]),
   };
 }
@@ -93,6 +95,11 @@ t.test('/metrics parses and agrees with /status', async (t) => {
     }
   }
   t.equal(sampleValue(families, 'tcpao_proxy_keys_installed', { socket: 'listener 10.0.0.2:1790' }), 2);
+  t.same(status.totals.connectionsRefused, { max_connections: 0, max_connections_per_peer: 3, unknown_peer: 1 });
+  for (const [reason, count] of Object.entries(status.totals.connectionsRefused)) {
+    t.equal(sampleValue(families, 'tcpao_proxy_connections_refused_total', { reason }), count, `refusals for ${reason}`);
+  }
+  t.equal(sampleValue(families, 'tcpao_proxy_accept_errors_total'), 2);
 });
 
 t.test('label values and help texts are escaped', async (t) => {
