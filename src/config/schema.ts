@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 
-import { parseEndpoint, parseIpLiteral, parsePeerPrefix, type EndpointRules } from './address.js';
+import { formatEndpoint, isLoopback, parseEndpoint, parseIpLiteral, parsePeerPrefix, type EndpointRules } from './address.js';
 import { parseKeySource } from './keys.js';
 
 export const MAC_ALGORITHMS = ['hmac-sha1', 'hmac-sha256', 'aes-128-cmac'] as const;
@@ -40,6 +40,7 @@ export const GLOBAL_DEFAULTS = {
   max_connections_per_peer: 256,
   shutdown_timeout_secs: 10,
   listen_backlog: 511,
+  metrics_allow_remote: false,
 } as const;
 
 /** Largest whole-second timeout Node's timers hold (2^31 - 1 ms). */
@@ -140,9 +141,25 @@ export const GlobalSchema = z
         endpoint({ allowUnspecified: true }),
       )
       .optional(),
+    // The pages are unauthenticated: serving them beyond loopback takes this explicit opt-in.
+    metrics_allow_remote: boolean().default(GLOBAL_DEFAULTS.metrics_allow_remote),
     pid_file: text('a file path').min(1, { message: 'is empty; give a file path or leave pid_file out' }).optional(),
   })
   .strict();
+
+/** [global] with the rule that relates metrics_listen to metrics_allow_remote. */
+const GlobalWithRules = GlobalSchema.superRefine((global, ctx) => {
+  const listen = global.metrics_listen;
+  if (listen === undefined || global.metrics_allow_remote || isLoopback(listen.host, listen.family)) return;
+  ctx.addIssue({
+    code: z.ZodIssueCode.custom,
+    path: ['metrics_listen'],
+    message:
+      `${formatEndpoint(listen)} is not a loopback address, and /metrics and /status are unauthenticated ` +
+      '(they show peers, key ids and counters): listen on 127.0.0.1, or set metrics_allow_remote = true ' +
+      'and restrict who can reach the port',
+  });
+});
 
 export const InitiatorSchema = z
   .object({
@@ -337,7 +354,7 @@ const POLICY_ARRAY_MESSAGE = 'expected one or more [[ao_policy]] tables (double 
  */
 export const ConfigSchema = z
   .object({
-    global: GlobalSchema.default({}),
+    global: GlobalWithRules.default({}),
     initiator: InitiatorSchema.optional(),
     terminator: TerminatorSchema.optional(),
     ao_policy: z

@@ -104,6 +104,7 @@ const RESTART_ONLY_GLOBALS = [
   'shutdown_timeout_secs',
   'listen_backlog',
   'metrics_listen',
+  'metrics_allow_remote',
   'pid_file',
 ] as const;
 

@@ -56,6 +56,7 @@ t.test('an empty [global] (or none) takes every default', async (t) => {
       max_connections_per_peer: 256,
       shutdown_timeout_secs: 10,
       listen_backlog: 511,
+      metrics_allow_remote: false,
     },
     'the documented defaults',
   );

@@ -3,12 +3,13 @@
  * what the sockets report, /metrics parses as Prometheus text and agrees with
  * /status, label values are escaped, and the HTTP listener serves both pages.
  */
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 
 import pino from 'pino';
 import t from 'tap';
 
-import { loadConfigText } from '../../src/config/load';
+import { ConfigError, loadConfigText } from '../../src/config/load';
 import { startObservability } from '../../src/observability/http';
 import { renderFamilies, renderMetrics } from '../../src/observability/metrics';
 import { snapshot, type StatusSource } from '../../src/observability/status';
@@ -186,4 +187,53 @@ t.test('after a reload that failed with key bytes in its problem text, /status a
     "the message is the code's registry text",
   );
   t.equal(sampleValue(parseMetrics(pages[1] as string), 'tcpao_proxy_last_reload_success'), 0, '/metrics reports the reload as failed');
+});
+
+t.test('metrics_listen beyond loopback is refused unless metrics_allow_remote is set', async (t) => {
+  const base = ['[terminator]', 'listen_ao = "10.0.0.2:1790"', 'forward_plain = "127.0.0.1:1"', '[[ao_policy]]', 'name = "w"', 'peer_ip = "10.0.0.1"', 'keyid = 1', 'mac_alg = "hmac-sha1"', 'key_source = "env:K"'];
+  const problems = (global: string[]): string[] => {
+    try {
+      loadConfigText([...global, ...base].join('\n'), { source: 'x.toml', baseDir: '/', env: { K: 'observability-key' } });
+      return [];
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      return error.problems.map((problem) => `${problem.code} ${problem.path}`);
+    }
+  };
+  for (const address of ['"0.0.0.0:9790"', '"10.0.0.2:9790"', '"[::]:9790"', '"[2001:db8::1]:9790"']) {
+    t.same(problems(['[global]', `metrics_listen = ${address}`]), ['ERR_TCPAO_CONFIG_INVALID global.metrics_listen'], `${address} is refused`);
+    t.same(problems(['[global]', `metrics_listen = ${address}`, 'metrics_allow_remote = true']), [], `${address} is accepted with the opt-in`);
+  }
+  for (const address of ['9790', '"127.0.0.1:9790"', '"127.0.0.53:9790"', '"[::1]:9790"']) {
+    t.same(problems(['[global]', `metrics_listen = ${address}`]), [], `${address} is loopback`);
+  }
+});
+
+t.test('the metrics listener caps its connections and closes idle ones, and keeps serving', async (t) => {
+  const fake = new FakeBinding();
+  const statusSource = source(fake);
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const limits = { maxConnections: 4, idleTimeoutMs: 500 };
+  const server = await startObservability({ host: '127.0.0.1', port: 0, family: 4 }, () => snapshot(statusSource, fake.binding()), pino(sink), limits);
+  t.teardown(() => server.close());
+  const idle = Array.from({ length: 12 }, () => {
+    const socket = connect({ host: '127.0.0.1', port: server.address().port });
+    socket.on('error', () => undefined);
+    t.teardown(() => socket.destroy());
+    return new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  });
+  const closed = await Promise.race([
+    Promise.all(idle).then(() => true),
+    new Promise<false>((resolve) => setTimeout(() => resolve(false), 20_000).unref()),
+  ]);
+  t.equal(closed, true, 'every idle connection was closed: those over the cap at once, the others once idle');
+  t.ok(lines.some((line) => line['event'] === 'metrics_connection_refused' && line['limit'] === 4), 'the refusals are logged');
+  const metrics = await fetch(`http://127.0.0.1:${server.address().port}/metrics`);
+  t.equal(metrics.status, 200, 'the next scrape is served');
 });
