@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { SidecarConfig } from '../config/load';
 import { keysForNewSockets, toKeySpec, wireKeysOf, type WireKey } from '../rotation/keyset';
 import { createLiveHandler, type Admission } from '../rotation/live-handler';
-import { startRuntime } from '../rotation/runtime';
+import { startRuntime, type Runtime } from '../rotation/runtime';
+import { holdHangups, releaseHangups } from '../rotation/startup-hangups';
 import { TcpAoError } from '../errors';
 import { defaultBinding, type TcpAoBinding } from '../native';
 import { describePolicies, formatEndpoint, type Endpoint, type ProxyPlan, type RelaySettings, type WirePolicy } from './plan';
@@ -211,15 +212,25 @@ export function planFromConfig(config: SidecarConfig): ProxyPlan {
  * Resolves after a clean shutdown; rejects when relays had to be cut.
  */
 export async function runSidecar(config: SidecarConfig, logger: Logger, binding: TcpAoBinding = defaultBinding()): Promise<void> {
+  // Before the first await: a HUP from now on is held until the runtime handles it as a reload.
+  holdHangups();
   const log = logger.child({ module: 'sidecar' });
   // The controller exists once the sidecar runs; until then every connection uses the first generation as is.
   let admit: Admission | undefined;
-  const sidecar = await startSidecar(planFromConfig(config), {
-    binding,
-    log: logger,
-    admit: (socket, kind) => admit?.(socket, kind),
-  });
-  const runtime = await startRuntime({ config, sidecar, logger, binding, planFromConfig });
+  let sidecar: RunningSidecar;
+  let runtime: Runtime;
+  try {
+    sidecar = await startSidecar(planFromConfig(config), {
+      binding,
+      log: logger,
+      admit: (socket, kind) => admit?.(socket, kind),
+    });
+    runtime = await startRuntime({ config, sidecar, logger, binding, planFromConfig });
+  } catch (error) {
+    // Start-up failed: SIGHUP gets its default action back.
+    releaseHangups();
+    throw error;
+  }
   admit = (socket, kind) => runtime.controller.admit(socket, kind);
   const deadlineMs = config.global.shutdown_timeout_secs * 1_000;
   const outcome = await new Promise<'clean' | 'forced'>((resolve) => {

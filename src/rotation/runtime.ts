@@ -17,6 +17,7 @@ import type { ProxyPlan } from '../proxy/plan';
 import type { RunningSidecar } from '../proxy/sidecar';
 import { RotationController, type WireSocket } from './controller';
 import { parsePeer } from './live-handler';
+import { releaseHangups } from './startup-hangups';
 
 export interface RuntimeOptions {
   readonly config: SidecarConfig;
@@ -153,6 +154,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     controller.close();
     if (pidFile !== undefined) removePidFile(pidFile);
     throw error;
+  }
+
+  if (signal === 'SIGHUP') {
+    const early = releaseHangups();
+    if (early > 0) {
+      log.info({ event: 'reload_held', signals: early }, 'SIGHUP arrived during start-up; reloading now that the sidecar runs');
+      reload();
+    }
   }
 
   return {
