@@ -38,7 +38,8 @@ export const GLOBAL_DEFAULTS = {
   connect_timeout_secs: 10,
   max_connections: 1_024,
   max_connections_per_peer: 256,
-  shutdown_timeout_secs: 10,
+  // Below the supervisor's grace (12 s) and the container stop timeout (15 s): the forced path ends by 9 s.
+  shutdown_timeout_secs: 8,
   listen_backlog: 511,
   metrics_allow_remote: false,
 } as const;

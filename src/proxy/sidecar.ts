@@ -51,6 +51,18 @@ function listenOn(
   });
 }
 
+/**
+ * The forced path (reset what is left, close the metrics listener, remove the
+ * pid file, log shutdown_finished, exit) ends within this long after
+ * shutdown_timeout_secs; a watchdog exits at that point whatever is still
+ * running. The supervisor's grace and the container's stop timeout must be
+ * longer (docs/configuration.md).
+ */
+export const SHUTDOWN_FORCED_BOUND_MS = 1_000;
+
+/** How long reset relays get to report their end; a reset socket closes at once. */
+const RESET_WAIT_MS = 500;
+
 export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<RunningSidecar> {
   const { binding, log } = deps;
   const proxyLog = log.child({ module: plan.mode });
@@ -134,7 +146,7 @@ export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<
           'shutdown deadline reached; resetting the remaining connections',
         );
         proxy.sessions.abortAll('shutdown');
-        await proxy.sessions.drain(1_000);
+        await proxy.sessions.drain(RESET_WAIT_MS);
       }
       proxyLog.info({ event: 'shutdown_finished', clean: drained }, 'shutdown finished');
       return drained ? 'clean' : 'forced';
@@ -233,14 +245,25 @@ export async function runSidecar(config: SidecarConfig, logger: Logger, binding:
   }
   admit = (socket, kind) => runtime.controller.admit(socket, kind);
   const deadlineMs = config.global.shutdown_timeout_secs * 1_000;
+  let watchdog: NodeJS.Timeout | undefined;
   const outcome = await new Promise<'clean' | 'forced'>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       if (signalled) {
         log.warn({ event: 'shutdown_aborted', signal }, `second ${signal}: exiting now`);
+        runtime.abandon();
         process.exit(1);
       }
       signalled = true;
       log.info({ event: 'signal', signal }, `${signal} received`);
+      watchdog = setTimeout(() => {
+        log.error(
+          { event: 'shutdown_finished', clean: false, watchdog: true, boundMs: deadlineMs + SHUTDOWN_FORCED_BOUND_MS },
+          'shutdown did not finish within shutdown_timeout_secs plus its forced-path bound; exiting now',
+        );
+        runtime.abandon();
+        process.exit(1);
+      }, deadlineMs + SHUTDOWN_FORCED_BOUND_MS);
+      watchdog.unref();
       void sidecar.shutdown(deadlineMs).then(resolve);
     };
     let signalled = false;
@@ -248,6 +271,7 @@ export async function runSidecar(config: SidecarConfig, logger: Logger, binding:
     process.on('SIGINT', onSignal);
   });
   await runtime.close();
+  clearTimeout(watchdog);
   if (outcome === 'forced') {
     throw new TcpAoError(
       'ERR_TCPAO_SHUTDOWN_TIMEOUT',

@@ -37,6 +37,8 @@ export interface Runtime {
   /** Runs a reload now, as SIGHUP does. */
   reload(): void;
   close(): Promise<void>;
+  /** What close() does, at once and without waiting: for an exit that cannot wait (second signal, watchdog). */
+  abandon(): void;
 }
 
 /** "addr:port" as the proxy logs a peer, split at the last colon (IPv6 addresses have colons too). */
@@ -173,6 +175,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       process.off(signal, onSignal);
       controller.close();
       await observability?.close();
+      if (pidFile !== undefined) removePidFile(pidFile);
+    },
+    abandon() {
+      process.off(signal, onSignal);
+      controller.close();
+      observability?.server.closeAllConnections();
       if (pidFile !== undefined) removePidFile(pidFile);
     },
   };

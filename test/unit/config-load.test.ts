@@ -54,7 +54,7 @@ t.test('an empty [global] (or none) takes every default', async (t) => {
       connect_timeout_secs: 10,
       max_connections: 1_024,
       max_connections_per_peer: 256,
-      shutdown_timeout_secs: 10,
+      shutdown_timeout_secs: 8,
       listen_backlog: 511,
       metrics_allow_remote: false,
     },
