@@ -53,6 +53,8 @@ export const ErrorCodes = {
   ERR_TCPAO_RELOAD_TARGET: 'the process to reload cannot be found or signalled',
   ERR_TCPAO_METRICS_LISTEN: 'the metrics listener cannot be opened',
   ERR_TCPAO_PID_FILE: 'the pid file cannot be written',
+  ERR_TCPAO_RELOAD_KEY_INSTALL: 'a reload could not change the keys of a socket; every change it had made was undone',
+  ERR_TCPAO_RELOAD_ROLLBACK: 'undoing a failed reload failed; a socket holds keys of neither config generation',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 
-import { parseEndpoint, parseIpLiteral, parsePeerPrefix, type EndpointRules } from './address.js';
+import { formatEndpoint, isLoopback, parseEndpoint, parseIpLiteral, parsePeerPrefix, type EndpointRules } from './address.js';
 import { describeLength, looksLikeKeyMaterial, nearMiss } from './echo.js';
 import { parseKeySource } from './keys.js';
 
@@ -44,8 +44,11 @@ export const GLOBAL_DEFAULTS = {
   keepalive_probes: 3,
   connect_timeout_secs: 10,
   max_connections: 1_024,
-  shutdown_timeout_secs: 10,
+  max_connections_per_peer: 256,
+  // Below the supervisor's grace (12 s) and the container stop timeout (15 s): the forced path ends by 9 s.
+  shutdown_timeout_secs: 8,
   listen_backlog: 511,
+  metrics_allow_remote: false,
 } as const;
 
 /** Largest whole-second timeout Node's timers hold (2^31 - 1 ms). */
@@ -142,6 +145,7 @@ export const GlobalSchema = z
     keepalive_probes: integer(1, 127).default(GLOBAL_DEFAULTS.keepalive_probes),
     connect_timeout_secs: integer(1, 3_600).default(GLOBAL_DEFAULTS.connect_timeout_secs),
     max_connections: integer(1, 1_000_000).default(GLOBAL_DEFAULTS.max_connections),
+    max_connections_per_peer: integer(1, 1_000_000).default(GLOBAL_DEFAULTS.max_connections_per_peer),
     shutdown_timeout_secs: integer(0, 3_600).default(GLOBAL_DEFAULTS.shutdown_timeout_secs),
     listen_backlog: integer(1, 65_535).default(GLOBAL_DEFAULTS.listen_backlog),
     // Off unless set; a bare port number means loopback (127.0.0.1).
@@ -151,9 +155,25 @@ export const GlobalSchema = z
         endpoint({ allowUnspecified: true }),
       )
       .optional(),
+    // The pages are unauthenticated: serving them beyond loopback takes this explicit opt-in.
+    metrics_allow_remote: boolean().default(GLOBAL_DEFAULTS.metrics_allow_remote),
     pid_file: text('a file path').min(1, { message: 'is empty; give a file path or leave pid_file out' }).optional(),
   })
   .strict();
+
+/** [global] with the rule that relates metrics_listen to metrics_allow_remote. */
+const GlobalWithRules = GlobalSchema.superRefine((global, ctx) => {
+  const listen = global.metrics_listen;
+  if (listen === undefined || global.metrics_allow_remote || isLoopback(listen.host, listen.family)) return;
+  ctx.addIssue({
+    code: z.ZodIssueCode.custom,
+    path: ['metrics_listen'],
+    message:
+      `${formatEndpoint(listen)} is not a loopback address, and /metrics and /status are unauthenticated ` +
+      '(they show peers, key ids and counters): listen on 127.0.0.1, or set metrics_allow_remote = true ' +
+      'and restrict who can reach the port',
+  });
+});
 
 export const InitiatorSchema = z
   .object({
@@ -359,7 +379,7 @@ const POLICY_ARRAY_MESSAGE = 'expected one or more [[ao_policy]] tables (double 
  */
 export const ConfigSchema = z
   .object({
-    global: GlobalSchema.default({}),
+    global: GlobalWithRules.default({}),
     initiator: InitiatorSchema.optional(),
     terminator: TerminatorSchema.optional(),
     ao_policy: z

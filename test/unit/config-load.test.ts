@@ -62,8 +62,10 @@ t.test('an empty [global] (or none) takes every default', async (t) => {
       keepalive_probes: 3,
       connect_timeout_secs: 10,
       max_connections: 1_024,
-      shutdown_timeout_secs: 10,
+      max_connections_per_peer: 256,
+      shutdown_timeout_secs: 8,
       listen_backlog: 511,
+      metrics_allow_remote: false,
     },
     'the documented defaults',
   );

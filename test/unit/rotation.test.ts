@@ -18,7 +18,7 @@ import { ConnectionRefused } from '../../src/proxy/server';
 import { RotationController, type WireSocket } from '../../src/rotation/controller';
 import { changedIdentities, generationFromConfig, keysForPeer } from '../../src/rotation/keyset';
 import { applySocketPlan, planSocket } from '../../src/rotation/reconcile';
-import { FakeBinding } from './rotation-fakes';
+import { FakeBinding, type FakeSocket } from './rotation-fakes';
 
 const ENV = { KEY_ONE: 'first-rotation-key-aaaa', KEY_TWO: 'second-rotation-key-bbbb', KEY_TWO_CHANGED: 'second-rotation-key-CHANGED' };
 
@@ -396,4 +396,54 @@ t.test('controller: reloads asked for together run one after another, in order',
   releases[1]?.();
   t.equal((await second).generation, 3, 'applied after the first, never before it');
   t.same(fake.sendIds(listenerFd), [2]);
+});
+
+t.test('controller: a reload that moves vrf_ifindex to a device that is not a VRF is undone and reported failed', async (t) => {
+  const h = harness(terminatorToml([[1, 'preferred', 'KEY_ONE']]));
+  const fd = h.fake.socket(false, [{ sendId: 1, recvId: 1, good: 3n }], 1, 1);
+  h.sockets.push({ id: 1, fd, peerAddress: '10.0.0.1', family: 4 });
+  h.next = () => load(terminatorToml([[1, 'preferred', 'KEY_ONE']]).replace('peer_ip = "10.0.0.1"', 'peer_ip = "10.0.0.1"\nvrf_ifindex = 7'));
+  const record = await h.controller.reload();
+  t.equal(record.result, 'failed', 'the reload is recorded as failed');
+  t.same(
+    record.problems.map((problem) => [problem.code, problem.path, problem.sysCode]),
+    [['ERR_TCPAO_RELOAD_KEY_INSTALL', 'the listener', 'EINVAL']],
+    'with the failed key install as its problem',
+  );
+  t.same(h.fake.get(h.listenerFd).keys.map((key) => [key.sendId, key.ifindex]), [[1, 0]], 'the listener keeps its key for the peer');
+  t.same(h.fake.get(fd).keys.map((key) => [key.sendId, key.ifindex]), [[1, 0]], 'so does the connection');
+  t.equal(h.controller.generation, 1, 'still generation 1');
+  t.equal(h.plans.length, 0, 'new connections keep the old config');
+  t.notOk(h.fake.calls.some((call) => call.startsWith('delete')), 'no key was deleted');
+  const failed = h.lines.filter((line) => line['event'] === 'reload_failed');
+  t.same((failed.at(-1)?.['problems'] as { code: string }[] | undefined)?.map((problem) => problem.code), ['ERR_TCPAO_RELOAD_KEY_INSTALL'], 'logged as reload_failed');
+  t.notOk(h.lines.some((line) => line['event'] === 'reload_applied'), 'never logged as applied');
+
+  h.fake.vrfDevices.add(7);
+  h.next = () => load(terminatorToml([[2, 'preferred', 'KEY_TWO']]).replace('peer_ip = "10.0.0.1"', 'peer_ip = "10.0.0.1"\nvrf_ifindex = 7'));
+  t.equal((await h.controller.reload()).result, 'applied', 'a key with new ids in a real VRF applies');
+  t.same(h.fake.get(h.listenerFd).keys.map((key) => [key.sendId, key.ifindex]), [[2, 7]], 'and the listener then holds the VRF key only');
+});
+
+t.test('controller: a key install that fails on a later socket undoes the changes already made to the earlier ones', async (t) => {
+  const h = harness(terminatorToml([[1, 'preferred', 'KEY_ONE'], [2, 'accept', 'KEY_TWO']]));
+  h.fake.get(h.listenerFd).keys.push({ ...(h.fake.get(h.listenerFd).keys[0] as FakeSocket['keys'][number]), sendId: 2, recvId: 2, bytes: ENV.KEY_TWO });
+  const first = h.fake.socket(false, [{ sendId: 1, recvId: 1, good: 5n }, { sendId: 2, recvId: 2, bytes: ENV.KEY_TWO }], 1, 1);
+  const second = h.fake.socket(false, [{ sendId: 1, recvId: 1, good: 5n }, { sendId: 2, recvId: 2, bytes: ENV.KEY_TWO }], 1, 1);
+  h.sockets.push({ id: 1, fd: first, peerAddress: '10.0.0.1', family: 4 }, { id: 2, fd: second, peerAddress: '10.0.0.1', family: 4 });
+  // Key 3 is new and preferred, key 2 gets new bytes (a replacement), key 1 is retired.
+  h.next = () => load(terminatorToml([[2, 'accept', 'KEY_TWO_CHANGED'], [3, 'preferred', 'KEY_ONE']]));
+  h.fake.failNextAdd = { fd: second, sendId: 3, code: 'ENOMEM' };
+  const record = await h.controller.reload();
+  t.equal(record.result, 'failed');
+  t.same(record.problems.map((problem) => [problem.code, problem.path, problem.sysCode]), [['ERR_TCPAO_RELOAD_KEY_INSTALL', 'connection 2', 'ENOMEM']]);
+  for (const [name, fd] of [['the listener', h.listenerFd], ['connection 1', first], ['connection 2', second]] as const) {
+    t.same(h.fake.sendIds(fd), [1, 2], `${name} holds keys 1 and 2 again`);
+    t.equal(h.fake.get(fd).keys.find((key) => key.sendId === 2)?.bytes, ENV.KEY_TWO, `${name}: key 2 has its old bytes back`);
+  }
+  t.equal(h.fake.get(first).rnext, 1, 'connection 1 asks for key 1 again');
+  t.ok(h.fake.calls.includes(`add ${first} 3/3`), 'connection 1 had been given key 3 before connection 2 failed');
+  t.equal(h.controller.generation, 1);
+  t.same(h.controller.pendingRemovals().size, 0, 'nothing is left waiting for removal');
+  t.notOk(h.lines.some((line) => line['event'] === 'key_removed'), 'no removal is reported');
 });
