@@ -18,6 +18,7 @@ import {
   SecretKey,
   type KeySourceSpec,
 } from '../../src/config/keys.js';
+import { keyBytes } from '../helpers/key-bytes';
 import { loadConfigText } from '../../src/config/load.js';
 import { describePolicy } from '../../src/config/policy.js';
 import { toKeySpec, wireKeysOf } from '../../src/rotation/keyset.js';
@@ -189,7 +190,7 @@ t.test('a policy maps onto the addon contract (wireKeysOf, then toKeySpec)', asy
   const [wireKey] = wireKeysOf(policy);
   if (wireKey === undefined) throw new Error('no wire key');
   const spec = toKeySpec(wireKey, { setCurrent: true, setRnext: true });
-  t.same({ ...spec, key: Buffer.from(spec.key) }, {
+  t.same({ ...spec, key: keyBytes(spec.key) }, {
     peer: '2001:db8::',
     prefixLength: 64,
     sendId: 3,

@@ -73,6 +73,12 @@ function recorder(): Recorder {
       keys.push(...opts.keys.map((k) => ({ ...k })));
       return 12;
     },
+    hardenProcess: () => {
+      throw new Error('unused');
+    },
+    takeEnv: () => {
+      throw new Error('unused');
+    },
   };
   return { calls, keys, binding: createBinding(() => addon) };
 }

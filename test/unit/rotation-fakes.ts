@@ -3,6 +3,7 @@
  * reused send_id or recv_id for the peer, no deleting the current, RNext or
  * last key, no current/RNext on a listener), for the rotation unit tests.
  */
+import { keyBytes } from '../helpers/key-bytes';
 import type { AoInfo, AoInfoUpdate, AoKeyInfo, AoKeyRef, AoKeySpec, TcpAoBinding } from '../../src/native';
 import { TcpAoError } from '../../src/errors';
 
@@ -85,7 +86,7 @@ export class FakeBinding {
           sendId: spec.sendId,
           recvId: spec.recvId,
           algorithm: spec.algorithm,
-          bytes: Buffer.from(spec.key).toString(),
+          bytes: keyBytes(spec.key).toString(),
           pktGood: 0n,
         });
       },
