@@ -4,7 +4,9 @@
  * command's result into the exit status.
  */
 import { runCli, reportError, type CliIo } from './cli.js';
+import { hasCode } from './errors.js';
 import type { Logger } from './log.js';
+import { hardenProcess } from './native.js';
 import { runSidecar } from './proxy/sidecar.js';
 
 export function main(argv: string[]): void {
@@ -24,6 +26,17 @@ export function main(argv: string[]): void {
   };
   process.on('uncaughtException', fatal);
   process.on('unhandledRejection', fatal);
+  // Before any key is read: no core file, and no other process of this uid
+  // reading our memory or environment. Without the addon no key can be
+  // installed, so commands that only check things still run.
+  try {
+    hardenProcess();
+  } catch (err) {
+    if (!hasCode(err, 'ERR_TCPAO_ADDON_MISSING')) {
+      fatal(err);
+      return;
+    }
+  }
   runCli(argv, io, { runSidecar }).then((status) => {
     // stdout and stderr are synchronous for files and pipes on Linux, and the
     // logger writes synchronously, so exiting now loses no output.

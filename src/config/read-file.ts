@@ -56,16 +56,22 @@ function checkOpened(stat: Stats, maxBytes: number): void {
   if (stat.size > maxBytes) throw new FileReadError({ reason: 'too-large', size: stat.size });
 }
 
+/**
+ * Allocates the buffers a read fills. Key files pass secureBytes, so that no
+ * copy of a key stays on the JS heap once zeroed.
+ */
+export type Allocate = (size: number) => Buffer;
+
 /** Copies the first `length` bytes out of the scratch buffer, then zeroes it. */
-function takeContent(scratch: Buffer, length: number): Buffer {
-  const content = Buffer.alloc(length);
+function takeContent(scratch: Buffer, length: number, allocate: Allocate): Buffer {
+  const content = allocate(length);
   scratch.copy(content, 0, 0, length);
   scratch.fill(0);
   return content;
 }
 
 /** Reads a regular file of at most `maxBytes` bytes. Throws FileReadError. */
-export function readRegularFileSync(path: string, maxBytes: number): Buffer {
+export function readRegularFileSync(path: string, maxBytes: number, allocate: Allocate = Buffer.alloc): Buffer {
   let fd: number;
   try {
     fd = openSync(path, OPEN_FLAGS);
@@ -75,7 +81,7 @@ export function readRegularFileSync(path: string, maxBytes: number): Buffer {
   try {
     checkOpened(fstatSync(fd), maxBytes);
     // One byte more than the limit reveals a file that grew after fstat.
-    const scratch = Buffer.alloc(maxBytes + 1);
+    const scratch = allocate(maxBytes + 1);
     let length = 0;
     try {
       for (;;) {
@@ -89,14 +95,14 @@ export function readRegularFileSync(path: string, maxBytes: number): Buffer {
       if (err instanceof FileReadError) throw err;
       throw new FileReadError({ reason: 'read', code: errnoCode(err) });
     }
-    return takeContent(scratch, length);
+    return takeContent(scratch, length, allocate);
   } finally {
     closeSync(fd);
   }
 }
 
 /** The same rules as readRegularFileSync, without blocking the event loop (for reloads). */
-export async function readRegularFile(path: string, maxBytes: number): Promise<Buffer> {
+export async function readRegularFile(path: string, maxBytes: number, allocate: Allocate = Buffer.alloc): Promise<Buffer> {
   let handle;
   try {
     handle = await open(path, OPEN_FLAGS);
@@ -105,7 +111,7 @@ export async function readRegularFile(path: string, maxBytes: number): Promise<B
   }
   try {
     checkOpened(await handle.stat(), maxBytes);
-    const scratch = Buffer.alloc(maxBytes + 1);
+    const scratch = allocate(maxBytes + 1);
     let length = 0;
     try {
       for (;;) {
@@ -119,7 +125,7 @@ export async function readRegularFile(path: string, maxBytes: number): Promise<B
       if (err instanceof FileReadError) throw err;
       throw new FileReadError({ reason: 'read', code: errnoCode(err) });
     }
-    return takeContent(scratch, length);
+    return takeContent(scratch, length, allocate);
   } finally {
     await handle.close();
   }

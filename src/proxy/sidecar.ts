@@ -188,7 +188,7 @@ export function relaySettingsFrom(global: RelayGlobals): RelaySettings {
   };
 }
 
-/** Maps the validated config onto what the proxy needs; key bytes leave their SecretKey here. */
+/** Maps the validated config onto what the proxy needs; keys are their SecretKeys, never copies of the bytes. */
 export function planFromConfig(config: SidecarConfig): ProxyPlan {
   const relay = relaySettingsFrom(config.global);
   // New sockets get every key but the deprecated ones. On the initiator the first applicable policy's

@@ -241,6 +241,8 @@ export class RotationController {
       return this.apply(loaded.config);
     } catch (error) {
       // Planning reads every socket before changing any; a failure there leaves them as they were.
+      // The new keys were never taken up, so nothing may keep their bytes.
+      if (this.#config !== loaded.config) wipeKeys(loaded.config);
       return this.#failed(problemsOf(error));
     }
   }

@@ -19,6 +19,7 @@ import {
   SecretKey,
   type KeySourceSpec,
 } from '../../src/config/keys.js';
+import { keyBytes } from '../helpers/key-bytes';
 import { loadConfigText } from '../../src/config/load.js';
 import { describePolicy } from '../../src/config/policy.js';
 import { toKeySpec, wireKeysOf } from '../../src/rotation/keyset.js';
@@ -125,6 +126,44 @@ t.test('env sources: the UTF-8 bytes of the value, exactly', async (t) => {
   t.throws(() => resolveEnv('env-base64:BAD', { BAD: 'ab$d' }), { message: /is not valid base64/ });
   t.throws(() => resolveEnv('env-base64:STRAY', { STRAY: 'AP9' }), { message: /stray bits/ }, 'non-canonical base64 is refused');
   t.throws(() => resolveEnv('env-hex:HLONG', { HLONG: 'ab'.repeat(81) }), { message: /holds 81 bytes once decoded from hex/ });
+});
+
+t.test('a key in the process environment is moved out of it, never read as a string, and found again by a reload', async (t) => {
+  const name = 'TCPAO_UNIT_TAKEN_KEY';
+  process.env[name] = Buffer.from(KEY_TEXT).toString('hex');
+  t.teardown(() => {
+    delete process.env[name];
+  });
+  const first = resolveEnv(`env-hex:${name}`, process.env);
+  t.same(Buffer.from(first.reveal()), KEY_BYTES, 'the key decodes from the environment');
+  t.equal(process.env[name], undefined, 'the variable is gone from the environment afterwards');
+  const again = resolveEnv(`env-hex:${name}`, process.env);
+  t.same(Buffer.from(again.reveal()), KEY_BYTES, 'a reload reads the same key from the one stored copy');
+  t.not(again, first, 'as a SecretKey of its own, so wiping the old config leaves it intact');
+  first.wipe();
+  t.same(Buffer.from(again.reveal()), KEY_BYTES);
+  process.env[name] = Buffer.from('a-key-set-again-inside').toString('hex');
+  t.same(Buffer.from(resolveEnv(`env-hex:${name}`, process.env).reveal()), Buffer.from('a-key-set-again-inside'), 'a value set again is taken afresh');
+});
+
+t.test('hex and base64 keys decode from bytes exactly as before', async (t) => {
+  const all = Buffer.from(Array.from({ length: 80 }, (_, i) => (i * 37 + 11) & 0xff));
+  for (const length of [1, 2, 3, 4, 5, 16, 20, 79, 80]) {
+    const bytes = all.subarray(0, length);
+    const env = {
+      HEX: bytes.toString('hex'),
+      UPPER: bytes.toString('hex').toUpperCase(),
+      B64: bytes.toString('base64'),
+      B64URL: bytes.toString('base64url'),
+    };
+    for (const spec of ['env-hex:HEX', 'env-hex:UPPER', 'env-base64:B64', 'env-base64:B64URL']) {
+      t.same(Buffer.from(resolveEnv(spec, env).reveal()), bytes, `${spec}, ${length} bytes`);
+    }
+  }
+  t.throws(() => resolveEnv('env-base64:PAD3', { PAD3: 'AP8Q===' }), { message: /is not valid base64/ }, 'three = are too many');
+  t.throws(() => resolveEnv('env-base64:ONLYPAD', { ONLYPAD: '==' }), { message: /is not valid base64/ });
+  t.throws(() => resolveEnv('env-base64:LEN1', { LEN1: 'AAAAA' }), { message: /is not valid base64/ }, 'a length of 4n+1 is impossible');
+  t.throws(() => resolveEnv('env-hex:GAP', { GAP: '00 ff' }), { message: /is not valid hex/ }, 'no inner spaces');
 });
 
 function resolveEnv(text: string, env: NodeJS.ProcessEnv): SecretKey {
@@ -245,7 +284,7 @@ t.test('a policy maps onto the addon contract (wireKeysOf, then toKeySpec)', asy
   const [wireKey] = wireKeysOf(policy);
   if (wireKey === undefined) throw new Error('no wire key');
   const spec = toKeySpec(wireKey, { setCurrent: true, setRnext: true });
-  t.same({ ...spec, key: Buffer.from(spec.key) }, {
+  t.same({ ...spec, key: keyBytes(spec.key) }, {
     peer: '2001:db8::',
     prefixLength: 64,
     sendId: 3,

@@ -4,6 +4,7 @@
  * last key of a connection, no current/RNext on a listener, whose last key can
  * go), for the rotation unit tests.
  */
+import { keyBytes } from '../helpers/key-bytes';
 import type { AoInfo, AoInfoUpdate, AoKeyInfo, AoKeyRef, AoKeySpec, TcpAoBinding } from '../../src/native';
 import { TcpAoError } from '../../src/errors';
 
@@ -99,7 +100,7 @@ export class FakeBinding {
           sendId: spec.sendId,
           recvId: spec.recvId,
           algorithm: spec.algorithm,
-          bytes: Buffer.from(spec.key).toString(),
+          bytes: keyBytes(spec.key).toString(),
           ifindex: spec.ifindex ?? 0,
           pktGood: 0n,
         });

@@ -447,3 +447,24 @@ t.test('controller: a key install that fails on a later socket undoes the change
   t.same(h.controller.pendingRemovals().size, 0, 'nothing is left waiting for removal');
   t.notOk(h.lines.some((line) => line['event'] === 'key_removed'), 'no removal is reported');
 });
+
+t.test('controller: a reload whose apply fails wipes the keys it loaded; the running keys stay', async (t) => {
+  const h = harness(terminatorToml([[1, 'preferred', 'KEY_ONE']]));
+  let loaded: SidecarConfig | undefined;
+  h.next = () => {
+    loaded = load(terminatorToml([[1, 'accept', 'KEY_ONE'], [2, 'preferred', 'KEY_TWO']]));
+    return loaded;
+  };
+  // Planning reads the listener's keys first; a listener that is gone makes apply throw.
+  const listener = h.fake.get(h.listenerFd);
+  h.fake.sockets.delete(h.listenerFd);
+  const record = await h.controller.reload();
+  h.fake.sockets.set(h.listenerFd, listener);
+  t.equal(record.result, 'failed');
+  t.equal(h.controller.generation, 1, 'nothing was applied');
+  const secrets = loaded?.ao_policy.flatMap((policy) => policy.keys.map((key) => key.secret)) ?? [];
+  t.equal(secrets.length, 2);
+  for (const secret of secrets) t.ok(secret.reveal().every((b) => b === 0), 'a key of the refused config is zeroed');
+  const running = h.controller.config.ao_policy[0]?.keys[0]?.secret;
+  t.same(Buffer.from(running?.reveal() ?? []), Buffer.from(ENV.KEY_ONE), 'the running config keeps its key');
+});
