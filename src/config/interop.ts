@@ -15,10 +15,10 @@ export const RFC5926_MACLEN = 12;
 /** What the check needs of a policy: parsed ([[ao_policy]] as the schema returns it) or resolved. */
 export interface InteropPolicy {
   readonly maclen: number;
-  readonly keys: readonly { readonly mac_alg: MacAlgorithm; readonly position: number | undefined }[];
+  readonly keys: readonly { readonly mac_alg: MacAlgorithm; readonly position: number | undefined; readonly maclen?: number }[];
 }
 
-/** One warning per key whose algorithm, and per policy whose MAC length, a router cannot use. */
+/** One warning per key whose algorithm, and per policy or key whose MAC length, a router cannot use. */
 export function routerInteropWarnings(policies: readonly { readonly index: number; readonly policy: InteropPolicy }[]): ConfigWarning[] {
   const warnings: ConfigWarning[] = [];
   for (const { index, policy } of policies) {
@@ -32,14 +32,23 @@ export function routerInteropWarnings(policies: readonly { readonly index: numbe
           '(Junos, IOS-XR, IOS-XE, SR OS, EOS) needs hmac-sha1 or aes-128-cmac; see docs/routers.md',
       });
     }
-    if (policy.maclen !== RFC5926_MACLEN) {
-      warnings.push({
-        path: `ao_policy[${index}].maclen`,
-        message:
-          `${policy.maclen}-byte MACs do not interoperate with routers, whose HMAC-SHA-1-96 and AES-128-CMAC-96 ` +
-          `send ${RFC5926_MACLEN}; use maclen = ${RFC5926_MACLEN} (the default) for a router peer; see docs/routers.md`,
-      });
+    if (policy.maclen !== RFC5926_MACLEN && policy.keys.some((key) => key.maclen === undefined)) {
+      warnings.push(maclenWarning(`ao_policy[${index}].maclen`, policy.maclen));
+    }
+    for (const key of policy.keys) {
+      if (key.maclen !== undefined && key.maclen !== RFC5926_MACLEN) {
+        warnings.push(maclenWarning(`ao_policy[${index}].key[${key.position ?? 0}].maclen`, key.maclen));
+      }
     }
   }
   return warnings;
+}
+
+function maclenWarning(path: string, maclen: number): ConfigWarning {
+  return {
+    path,
+    message:
+      `${maclen}-byte MACs do not interoperate with routers, whose HMAC-SHA-1-96 and AES-128-CMAC-96 ` +
+      `send ${RFC5926_MACLEN}; use maclen = ${RFC5926_MACLEN} (the default) for a router peer; see docs/routers.md`,
+  };
 }

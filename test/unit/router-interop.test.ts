@@ -1,7 +1,8 @@
 /**
  * Router interop warnings: a policy a router speaking RFC 5926 cannot use
  * (hmac-sha256, a MAC length other than 12) is warned about by check-config
- * and by the doctor, and still accepted.
+ * and by the doctor, and still accepted. And the per-key maclen and
+ * exclude_tcp_options that router key chains need.
  */
 import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
@@ -11,6 +12,7 @@ import t from 'tap';
 import { routerInteropWarnings } from '../../src/config/interop';
 import { loadConfigText } from '../../src/config/load';
 import { runDoctor } from '../../src/doctor/doctor';
+import { wireKeysOf } from '../../src/rotation/keyset';
 import { fakeDeps, quietNetwork, scratchDir, writeConfig } from './doctor-fakes';
 
 const REPO = resolve(__dirname, '..', '..', '..');
@@ -89,4 +91,40 @@ t.test('the doctor warns in config.router_interop and the report stays ok', asyn
 
   const hostOnly = await runDoctor(fakeDeps({ env: ENV }), {});
   t.notOk(hostOnly.checks.some((check) => check.id === 'config.router_interop'), 'without --config there is no policy to judge');
+});
+
+t.test('a key table may override the policy maclen and exclude_tcp_options, as router key chains do per key', async (t) => {
+  const text =
+    TERMINATOR +
+    '[[ao_policy]]\nname = "junos"\npeer_ip = "192.0.2.1"\nmaclen = 16\n\n' +
+    '[[ao_policy.key]]\nsend_id = 2\nrecv_id = 9\nmac_alg = "hmac-sha1"\nkey_source = "env:TCPAO_KEY"\nrole = "preferred"\nmaclen = 12\n\n' +
+    '[[ao_policy.key]]\nsend_id = 3\nrecv_id = 10\nmac_alg = "aes-128-cmac"\nkey_source = "env:TCPAO_KEY_2"\nmaclen = 12\nexclude_tcp_options = true\n';
+  const { config } = loadConfigText(text, { env: ENV, source: 'test.toml', baseDir: '/nonexistent' });
+  const policy = config.activePolicies[0];
+  if (policy === undefined) throw new Error('no active policy');
+  t.same(
+    wireKeysOf(policy).map((key) => [key.sendId, key.maclen, key.excludeOptions]),
+    [
+      [2, 12, false],
+      [3, 12, true],
+    ],
+    'each key reaches the addon with its own MAC length and options flag',
+  );
+  t.same(warningsOf(text), [], 'the policy maclen of 16 applies to no key, so routers are not warned about');
+  t.same(
+    warningsOf(text.replace('role = "preferred"\nmaclen = 12', 'role = "preferred"\nmaclen = 16')),
+    ['ao_policy[0].key[0].maclen'],
+    'a key overriding maclen to 16 is named by its table',
+  );
+  t.same(
+    warningsOf(text.replace('role = "preferred"\nmaclen = 12\n', 'role = "preferred"\n')),
+    ['ao_policy[0].maclen'],
+    'the policy maclen is named while some key uses it',
+  );
+
+  const mistyped = TERMINATOR + '[[ao_policy]]\nname = "x"\npeer_ip = "192.0.2.1"\n\n[[ao_policy.key]]\nsend_id = 1\nrecv_id = 1\nmac_alg = "hmac-sha1"\nkey_source = "env:TCPAO_KEY"\nrole = "preferred"\nmaclen = 2\n';
+  t.throws(() => loadConfigText(mistyped, { env: ENV, source: 'test.toml', baseDir: '/nonexistent' }), {
+    code: 'ERR_TCPAO_CONFIG_INVALID',
+    message: /ao_policy\[0\]\.key\[0\]\.maclen: expected an integer from 4 to 16, got 2/,
+  });
 });
