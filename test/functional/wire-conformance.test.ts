@@ -205,7 +205,11 @@ async function runCase(t: Test, wire: WireCase, ports: { readonly local: number;
   assertEverySegmentRejected(t, capture.file, keys.map((entry) => ({ ...entry, includeOptions: !entry.includeOptions })), 'the options flag flipped');
 }
 
-/** Key 1 (hmac-sha1) to key 2 (aes-128-cmac, 37 bytes) on one connection while a stream flows both ways. */
+/**
+ * Key 1 (hmac-sha1, options in the MAC) to key 2 (aes-128-cmac with a 37-byte
+ * key, options out of the MAC: its own exclude_tcp_options) on one
+ * connection while a stream flows both ways.
+ */
 async function runRotation(t: Test): Promise<void> {
   const ports = { local: 26_900, wire: 26_901, app: 26_902, initiatorMetrics: 26_910, terminatorMetrics: 26_911 };
   const dir = scratch(t);
@@ -213,7 +217,14 @@ async function runRotation(t: Test): Promise<void> {
   const newKey = randomBytes(37);
   const env = { TCPAO_KEY_OLD_HEX: oldKey.toString('hex'), TCPAO_KEY_NEW_HEX: newKey.toString('hex') };
   const OLD = (role: KeyTable['role']): KeyTable => ({ sendId: 1, recvId: 1, role, source: 'env-hex:TCPAO_KEY_OLD_HEX', macAlg: 'hmac-sha1' });
-  const NEW = (role: KeyTable['role']): KeyTable => ({ sendId: 2, recvId: 2, role, source: 'env-hex:TCPAO_KEY_NEW_HEX', macAlg: 'aes-128-cmac' });
+  const NEW = (role: KeyTable['role']): KeyTable => ({
+    sendId: 2,
+    recvId: 2,
+    role,
+    source: 'env-hex:TCPAO_KEY_NEW_HEX',
+    macAlg: 'aes-128-cmac',
+    excludeTcpOptions: true,
+  });
 
   const terminator = new ReloadableSidecar(t, topology.terminatorNode, 'terminator', ports.terminatorMetrics);
   const initiator = new ReloadableSidecar(t, topology.initiatorNode, 'initiator', ports.initiatorMetrics);
@@ -280,7 +291,7 @@ async function runRotation(t: Test): Promise<void> {
 
   const keysOf = (sender: string): VerifierKey[] => [
     { sender, sendId: 1, recvId: 1, algorithm: 'hmac-sha1', key: oldKey, includeOptions: true, maclen: MACLEN },
-    { sender, sendId: 2, recvId: 2, algorithm: 'aes-128-cmac', key: newKey, includeOptions: true, maclen: MACLEN },
+    { sender, sendId: 2, recvId: 2, algorithm: 'aes-128-cmac', key: newKey, includeOptions: false, maclen: MACLEN },
   ];
   const keys = [...keysOf(topology.initiatorIpv4), ...keysOf(topology.terminatorIpv4)];
   const verdict = assertEverySegmentVerified(t, capture.file, keys);
@@ -290,6 +301,7 @@ async function runRotation(t: Test): Promise<void> {
   }
   t.ok((verdict.kinds['fin'] ?? 0) > 0, 'the FINs after the rotation verify with key 2');
   assertEverySegmentRejected(t, capture.file, keys.map((entry) => ({ ...entry, key: randomBytes(entry.key.length) })), 'wrong keys');
+  assertEverySegmentRejected(t, capture.file, keys.map((entry) => ({ ...entry, includeOptions: !entry.includeOptions })), "each key's options flag flipped");
 }
 
 if (skipUnlessAo(t)) {
@@ -304,7 +316,7 @@ if (skipUnlessAo(t)) {
         const base = 26_000 + index * 10;
         t.test(wire.name, (tt) => runCase(tt, wire, { local: base, wire: base + 1, app: base + 2 }));
       });
-      t.test('segments before and after a key rotation (hmac-sha1 to aes-128-cmac)', (tt) => runRotation(tt));
+      t.test('segments before and after a key rotation (hmac-sha1 with options to aes-128-cmac without)', (tt) => runRotation(tt));
     });
   }
 }
