@@ -38,19 +38,24 @@ export interface Verdict {
   readonly rejections: readonly string[];
 }
 
-/** Runs the independent verifier over a capture file. */
-export function verifyCapture(pcap: string, keys: readonly VerifierKey[]): Verdict {
+const wireKey = (key: VerifierKey) => ({
+  sender: key.sender,
+  send_id: key.sendId,
+  recv_id: key.recvId,
+  algorithm: key.algorithm,
+  key_hex: key.key.toString('hex'),
+  include_options: key.includeOptions,
+  maclen: key.maclen,
+});
+
+/**
+ * Runs the independent verifier over a capture file, once for all checks:
+ * each check is a set of keys judged on its own (a negative control is one more check).
+ */
+export function verifyCapture<Name extends string>(pcap: string, checks: Readonly<Record<Name, readonly VerifierKey[]>>): Record<Name, Verdict> {
   const request = {
     pcap,
-    keys: keys.map((key) => ({
-      sender: key.sender,
-      send_id: key.sendId,
-      recv_id: key.recvId,
-      algorithm: key.algorithm,
-      key_hex: key.key.toString('hex'),
-      include_options: key.includeOptions,
-      maclen: key.maclen,
-    })),
+    checks: Object.fromEntries(Object.entries<readonly VerifierKey[]>(checks).map(([name, keys]) => [name, keys.map(wireKey)])),
   };
   const run = spawnSync(SYSTEM_PYTHON, [VERIFIER], {
     input: JSON.stringify(request),
@@ -59,7 +64,7 @@ export function verifyCapture(pcap: string, keys: readonly VerifierKey[]): Verdi
     timeout: 1_800_000,
   });
   if (run.status !== 0) throw new Error(`verify_tcpao.py failed (${run.status ?? run.signal}): ${run.stderr}`);
-  return JSON.parse(run.stdout) as Verdict;
+  return JSON.parse(run.stdout) as Record<Name, Verdict>;
 }
 
 /** Why the independent verifier cannot run here, or undefined when it can. */

@@ -165,20 +165,18 @@ if (missing !== undefined) {
 } else {
   for (const set of VECTORS) {
     t.test(`RFC 9235 ${set.section}`, async (t) => {
-      const file = pcapOf(t, set.packets);
-      const good = verifyCapture(file, keysFor(set.client, set.server, set.algorithm, set.includeOptions));
-      t.same(good.rejections, [], 'no published segment is rejected');
-      t.equal(good.verified, set.packets.length, `all ${set.packets.length} published segments verify`);
-
-      const wrongKey = verifyCapture(file, keysFor(set.client, set.server, set.algorithm, set.includeOptions, Buffer.from('testvectoR')));
-      t.equal(wrongKey.rejected, set.packets.length, 'a key one bit off rejects every segment');
-      t.match(wrongKey.rejections[0], /MAC does not verify with KeyID/);
-
-      const flipped = verifyCapture(file, keysFor(set.client, set.server, set.algorithm, !set.includeOptions));
-      t.equal(flipped.verified, 0, 'the other options flag rejects every segment (each carries options besides AO)');
-
-      const swapped = verifyCapture(file, keysFor(set.server, set.client, set.algorithm, set.includeOptions));
-      t.equal(swapped.verified, 0, 'keys given to the wrong sender reject every segment');
+      const verdicts = verifyCapture(pcapOf(t, set.packets), {
+        good: keysFor(set.client, set.server, set.algorithm, set.includeOptions),
+        wrongKey: keysFor(set.client, set.server, set.algorithm, set.includeOptions, Buffer.from('testvectoR')),
+        flipped: keysFor(set.client, set.server, set.algorithm, !set.includeOptions),
+        swapped: keysFor(set.server, set.client, set.algorithm, set.includeOptions),
+      });
+      t.same(verdicts.good.rejections, [], 'no published segment is rejected');
+      t.equal(verdicts.good.verified, set.packets.length, `all ${set.packets.length} published segments verify`);
+      t.equal(verdicts.wrongKey.rejected, set.packets.length, 'a key one bit off rejects every segment');
+      t.match(verdicts.wrongKey.rejections[0], /MAC does not verify with KeyID/);
+      t.equal(verdicts.flipped.verified, 0, 'the other options flag rejects every segment (each carries options besides AO)');
+      t.equal(verdicts.swapped.verified, 0, 'keys given to the wrong sender reject every segment');
     });
   }
 
@@ -187,7 +185,7 @@ if (missing !== undefined) {
     const tampered = set.packets.map((packet) => Buffer.from(packet));
     const last = tampered[3] as Buffer;
     last[last.length - 1] = (last[last.length - 1] ?? 0) ^ 0x01;
-    const verdict = verifyCapture(pcapOf(t, tampered), keysFor(set.client, set.server, set.algorithm, set.includeOptions));
+    const verdict = verifyCapture(pcapOf(t, tampered), { good: keysFor(set.client, set.server, set.algorithm, set.includeOptions) }).good;
     t.equal(verdict.verified, 3);
     t.equal(verdict.rejected, 1);
     t.match(verdict.rejections, [/^packet 4 172\.27\.28\.29:179 \[data\]: MAC does not verify with KeyID 84$/]);
@@ -196,7 +194,7 @@ if (missing !== undefined) {
   t.test('a segment without TCP-AO, or with an unknown KeyID, is rejected by name', async (t) => {
     const set = VECTORS[0] as VectorSet;
     const keys = keysFor(set.client, set.server, set.algorithm, set.includeOptions);
-    const onlyClient = verifyCapture(pcapOf(t, set.packets), keys.filter((key) => key.sender === set.client));
+    const onlyClient = verifyCapture(pcapOf(t, set.packets), { client: keys.filter((key) => key.sender === set.client) }).client;
     t.equal(onlyClient.verified, 2, "the client's two segments verify");
     t.match(onlyClient.rejections, [/no key with KeyID 84 for sender 172\.27\.28\.29/, /no key with KeyID 84 for sender 172\.27\.28\.29/]);
   });
