@@ -37,9 +37,21 @@ export function main(argv: string[]): void {
       return;
     }
   }
-  runCli(argv, io, { runSidecar }).then((status) => {
-    // stdout and stderr are synchronous for files and pipes on Linux, and the
-    // logger writes synchronously, so exiting now loses no output.
-    process.exit(status);
-  }, fatal);
+  runCli(argv, io, { runSidecar }).then((status) => exitAfterFlush(status), fatal);
+}
+
+/**
+ * Exits once stdout and stderr have written everything: a pipe whose reader
+ * is slower than us (doctor --json of a large config is hundreds of KiB)
+ * queues writes, and process.exit() would drop the queued part.
+ */
+function exitAfterFlush(status: number): void {
+  process.exitCode = status;
+  let pending = 2;
+  const done = (): void => {
+    pending -= 1;
+    if (pending === 0) process.exit(status);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
 }
