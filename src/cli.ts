@@ -16,7 +16,6 @@ import type { DestinationStream } from 'pino';
 
 import { isUserError, TcpAoError, type ErrorCode } from './errors.js';
 import { formatEndpoint, formatPrefix } from './config/address.js';
-import { routerInteropWarnings } from './config/interop.js';
 import { formatKeySource } from './config/keys.js';
 import { ConfigError, loadConfigFile, type LoadedConfig, type SidecarConfig } from './config/load.js';
 import { describePolicy } from './config/policy.js';
@@ -471,9 +470,5 @@ export function describeConfig(loaded: LoadedConfig): string {
     );
   }
   for (const warning of warnings) lines.push(`  warning: ${warning.path}: ${warning.message}`);
-  // Not config warnings: a policy for another sidecar is right as it is; these only matter when the peer is a router.
-  for (const note of routerInteropWarnings(config.ao_policy.map((policy) => ({ index: policy.index, policy })))) {
-    lines.push(`  router interop: ${note.path}: ${note.message}`);
-  }
   return `${lines.join('\n')}\n`;
 }

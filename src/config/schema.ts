@@ -225,9 +225,6 @@ export const AoKeySchema = z
     mac_alg: oneOf(MAC_ALGORITHMS, 'algorithm'),
     key_source: keySourceField(),
     role: oneOf(KEY_ROLES, 'key role').default('accept'),
-    // Per-key overrides of the policy's values: a router key chain sets them per key (Junos tcp-ao-option).
-    maclen: integer(MIN_MACLEN, MAX_MACLEN).optional(),
-    exclude_tcp_options: boolean().optional(),
   })
   .strict();
 
@@ -288,10 +285,6 @@ export interface AoKeyEntry {
   readonly key_source: z.infer<typeof AoKeySchema>['key_source'];
   readonly role: KeyRole;
   readonly position: number | undefined;
-  /** Set only on a [[ao_policy.key]] table that overrides the policy's maclen. */
-  readonly maclen?: number;
-  /** Set only on a [[ao_policy.key]] table that overrides the policy's exclude_tcp_options. */
-  readonly exclude_tcp_options?: boolean;
 }
 
 /**

@@ -11,7 +11,6 @@ import { arch, hostname, networkInterfaces, release } from 'node:os';
 import type { Mode } from '../config/schema.js';
 import { defaultBinding } from '../native.js';
 import { algorithmsUsed, checkAppEndpoint, checkKeySources, checkListen, checkPeers, inspectConfig, listenEndpoint } from './config-checks.js';
-import { checkRouterInterop } from './interop-check.js';
 import { checkAlgorithm, checkCounters, checkKernel, checkPrivileges, checkProbe, loadBindingOnce, MAC_ALGORITHMS } from './host-checks.js';
 import { buildReport } from './report.js';
 import type { CheckResult, DoctorDeps, DoctorReport } from './types.js';
@@ -46,7 +45,6 @@ export async function runDoctor(deps: DoctorDeps, run: DoctorRun = {}): Promise<
 
   if (inspection !== undefined) {
     checks.push(inspection.validity);
-    if (inspection.policies.length > 0) checks.push(checkRouterInterop(inspection));
     checks.push(...checkKeySources(deps, inspection));
     if (parsed === undefined) {
       checks.push({

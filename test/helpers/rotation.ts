@@ -49,8 +49,6 @@ export interface KeyTable {
   /** A key source such as "env:TCPAO_KEY_OLD" or "file:new.key". */
   readonly source: string;
   readonly macAlg?: 'hmac-sha1' | 'hmac-sha256' | 'aes-128-cmac';
-  /** The key's own exclude_tcp_options; the policy's (false) when absent. */
-  readonly excludeTcpOptions?: boolean;
 }
 
 export interface SideConfig {
@@ -102,7 +100,6 @@ export function sideToml(config: SideConfig): string {
         `mac_alg = "${key.macAlg ?? 'hmac-sha256'}"`,
         `key_source = "${key.source}"`,
         `role = "${key.role}"`,
-        ...(key.excludeTcpOptions === undefined ? [] : [`exclude_tcp_options = ${key.excludeTcpOptions}`]),
         '',
       );
     }
