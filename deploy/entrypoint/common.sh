@@ -9,6 +9,9 @@
 #      key_source at that file, and check the drain chain against the supervisor;
 #   4. run `tcpao-proxy doctor --config ...` as the sidecar's user and refuse to
 #      start when a check fails;
+#   4b. (terminator) drop TCP to the app's plain ports unless it arrives on lo,
+#      and refuse to start when that cannot be done (no CAP_NET_ADMIN): an app
+#      that listens on every address must not be a way around TCP-AO;
 #   5. exec tini (the container's PID 1 from then on) and supervise.sh with an
 #      environment without the key: the app ($APP_CMD) and the sidecar, each as
 #      its own user, tied together.
@@ -35,6 +38,7 @@ readonly STAGED_KEY_FILE="$TCPAO_RUNTIME_DIR/key"
 readonly TCPAO_INIT="${TCPAO_INIT-/usr/bin/tini}"
 readonly RENDER_CONFIG="$TCPAO_PROXY_HOME/scripts/render-config"
 readonly SUPERVISE="$ENTRYPOINT_DIR/supervise.sh"
+readonly TCPAO_PORT_GUARD="${TCPAO_PORT_GUARD:-$ENTRYPOINT_DIR/guard-local-ports.sh}"
 
 LOG_MODULE=entrypoint
 LOG_ROLE="$ROLE"
@@ -216,6 +220,30 @@ run_doctor() {
   fi
 }
 
+# The ports to guard: FORWARD_PLAIN's (the app's) and GUARD_PORTS (default: the
+# image's other app ports), each once. A role with no app port guards nothing.
+guard_ports() {
+  local ports="${GUARD_PORTS-$DEFAULT_GUARD_PORTS}"
+  [[ -n "${FORWARD_PLAIN:-}" ]] && ports="${FORWARD_PLAIN##*:} $ports"
+  # shellcheck disable=SC2086 # word splitting is the point: one port per word
+  printf '%s\n' $ports | sort -un | tr '\n' ' ' | sed 's/ $//'
+}
+
+guard_app_ports() {
+  local ports output status=0
+  ports="$(guard_ports)"
+  [[ -n "$ports" ]] || return 0
+  # shellcheck disable=SC2086 # one argument per port
+  output="$("$TCPAO_PORT_GUARD" $ports 2>&1)" || status=$?
+  ((status != 2)) || refuse ERR_TCPAO_USAGE "GUARD_PORTS and FORWARD_PLAIN must name ports from 1 to 65535 (got: $ports)"
+  if ((status != 0)); then
+    log 50 "cannot drop off-host TCP to the app's ports $ports; refusing to start the app exposed (run the container with --cap-add NET_ADMIN)" \
+      code ERR_TCPAO_PORT_GUARD status "$status" detail "$output"
+    exit 1
+  fi
+  log 30 "off-host TCP to the app's ports is dropped" ports "$ports"
+}
+
 run_role() {
   if (($# > 0)); then
     case "$1" in
@@ -238,6 +266,7 @@ run_role() {
   render_config
   check_drain_chain
   run_doctor
+  guard_app_ports
   log 30 "starting the app as $TCPAO_APP_USER and tcpao-proxy --mode $ROLE as $TCPAO_SIDECAR_USER"
   local init=()
   # -s: tini reaps orphans even when it is not PID 1 (a bare `docker run --init` or a test).

@@ -15,6 +15,7 @@ import type { Attempt } from './fixtures/app-probe';
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const ENTRYPOINT_DIR = path.join(ROOT, 'deploy', 'entrypoint');
 export const FAKE_PROXY = path.join(ROOT, 'test', 'deploy', 'fixtures', 'fake-tcpao-proxy');
+export const FAKE_PORT_GUARD = path.join(ROOT, 'test', 'deploy', 'fixtures', 'fake-port-guard');
 export const FAKE_PROC_JS = path.join(__dirname, 'fixtures', 'fake-proc.js');
 export const APP_PROBE_JS = path.join(__dirname, 'fixtures', 'app-probe.js');
 /** Bare uids with no /etc/passwd entry: the entrypoint takes them as they are. */
@@ -50,6 +51,7 @@ export function baseEnv(dirs: Dirs): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     TCPAO_PROXY_BIN: FAKE_PROXY,
+    TCPAO_PORT_GUARD: FAKE_PORT_GUARD,
     TCPAO_TEMPLATE_DIR: path.join(ROOT, 'deploy', 'config'),
     TCPAO_CONFIG_PATH: dirs.configPath,
     TCPAO_RUNTIME_DIR: dirs.runtimeDir,

@@ -15,6 +15,7 @@ import path from 'node:path';
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const ENTRYPOINT_DIR = path.join(ROOT, 'deploy', 'entrypoint');
 const FAKE_PROXY = path.join(ROOT, 'test', 'deploy', 'fixtures', 'fake-tcpao-proxy');
+const FAKE_PORT_GUARD = path.join(ROOT, 'test', 'deploy', 'fixtures', 'fake-port-guard');
 const FAKE_PROC_JS = path.join(__dirname, 'fixtures', 'fake-proc.js');
 const KEY = 'entrypoint-test-key-5f2b8c1d9e7a';
 const KEY_SHA256 = createHash('sha256').update(KEY).digest('hex');
@@ -90,6 +91,7 @@ function start(t: Test, command: string, args: string[], env: Record<string, str
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       TCPAO_PROXY_BIN: FAKE_PROXY,
+      TCPAO_PORT_GUARD: FAKE_PORT_GUARD,
       TCPAO_TEMPLATE_DIR: path.join(ROOT, 'deploy', 'config'),
       TCPAO_CONFIG_PATH: configPath,
       TCPAO_RUNTIME_DIR: runtimeDir,
@@ -259,6 +261,35 @@ t.test('doctor failing: the entrypoint prints its report and refuses to start', 
   t.match(run.stderr, 'fake doctor: kernel TCP-AO check FAILED', 'the report is shown');
   const refusal = jsonLines(run.stderr).find((e) => e.level === 50);
   t.match(refusal?.msg, /doctor reported a failing check; refusing to start/);
+  t.equal(readState(run, 'app'), undefined, 'the app was never started');
+  t.equal(readState(run, 'sidecar'), undefined, 'the sidecar was never started');
+});
+
+t.test("terminator: off-host TCP to the app's ports (gobmp's two and FORWARD_PLAIN's) is dropped before the app starts", async (t) => {
+  const run = startRole(t, 'terminator', { ...TERMINATOR_ENV, FORWARD_PLAIN: '127.0.0.1:11020' });
+  await bothUp(run);
+  t.equal(readFileSync(path.join(run.stateDir, 'guard.args'), 'utf8').trim(), '11019 11020 56767', "the guard got the image's app ports and FORWARD_PLAIN's, each once");
+  const lines = jsonLines(run.stderr);
+  const guarded = lines.findIndex((e) => e.msg === "off-host TCP to the app's ports is dropped");
+  t.ok(guarded >= 0, 'the entrypoint logs the guard');
+  t.equal(lines[guarded]?.ports, '11019 11020 56767');
+  t.ok(guarded < lines.findIndex((e) => typeof e.msg === 'string' && e.msg.startsWith('starting the app')), 'before the app starts');
+});
+
+t.test('initiator: its app only dials out, so no port guard runs', async (t) => {
+  const run = startRole(t, 'initiator', INITIATOR_ENV);
+  await bothUp(run);
+  t.notOk(existsSync(path.join(run.stateDir, 'guard.args')), 'the guard was not called');
+});
+
+t.test('terminator: a port guard that cannot be installed (no CAP_NET_ADMIN) refuses to start anything', async (t) => {
+  const run = startRole(t, 'terminator', { ...TERMINATOR_ENV, FAKE_GUARD_FAIL: '1' });
+  const { code } = await run.exited;
+  t.equal(code, 1);
+  const refusal = jsonLines(run.stderr).find((e) => e.level === 50);
+  t.equal(refusal?.code, 'ERR_TCPAO_PORT_GUARD');
+  t.match(refusal?.msg, /refusing to start the app exposed \(run the container with --cap-add NET_ADMIN\)/);
+  t.match(refusal?.detail, /Operation not permitted/, 'with what nft said');
   t.equal(readState(run, 'app'), undefined, 'the app was never started');
   t.equal(readState(run, 'sidecar'), undefined, 'the sidecar was never started');
 });
