@@ -86,7 +86,8 @@ function suite(archivePath: string, containerlab: string): void {
     const result = spawnSync('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', script, 'clab', containerlab, ...args], {
       encoding: 'utf8',
       env: { ...engine.env, ...env },
-      timeout: 600_000,
+      // A deploy of two nodes takes about a minute under emulation; a hang must fail this case, not the lab run.
+      timeout: 300_000,
     });
     return { status: result.status, output: `${result.stdout}${result.stderr}` };
   }
