@@ -94,7 +94,10 @@ export interface NamespaceRun {
 
 /** Starts `entrypoint` as PID 1 of a new pid namespace; teardown kills the whole namespace. */
 export function startInPidNamespace(t: Test, entrypoint: string, env: Record<string, string>): NamespaceRun {
-  const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', entrypoint], {
+  // tap's processinfo adds its --import to NODE_OPTIONS of every child; under the
+  // container's users that hook cannot write its record into .tap/ (EACCES), and
+  // the real sidecar and doctor fail on it. `env -u` execs, so the pid stays unshare's.
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', 'unshare', '--pid', '--fork', '--mount-proc', '--kill-child', entrypoint], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
