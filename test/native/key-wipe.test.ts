@@ -134,7 +134,10 @@ if (skipUnlessAo(t)) {
         ],
       }),
     );
-    const child = spawn(process.execPath, [CLI, '--mode', 'terminator', '--config', configPath], {
+    // Without tap's NODE_OPTIONS: its processinfo --import starts a loader-hooks
+    // thread, and a worker gets its own copy of the environment, key included,
+    // which no sidecar outside tap has. `env` execs, so the pid is the sidecar's.
+    const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, CLI, '--mode', 'terminator', '--config', configPath], {
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', TCPAO_WIPE_ENV_KEY: env.configured },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
