@@ -37,9 +37,28 @@ export function main(argv: string[]): void {
       return;
     }
   }
-  runCli(argv, io, { runSidecar }).then((status) => {
-    // stdout and stderr are synchronous for files and pipes on Linux, and the
-    // logger writes synchronously, so exiting now loses no output.
+  runCli(argv, io, { runSidecar }).then((status) => exitAfterOutput(status), fatal);
+}
+
+/**
+ * Exits once what was written to stdout and stderr has left the process.
+ * Node leaves a pipe non-blocking, so past the pipe's 64 KiB a write is
+ * queued, and exiting at once cut `doctor --json | jq` off mid-report. A
+ * reader that stops reading holds the process, as a blocking write would
+ * (the logger's synchronous writes already do).
+ */
+function exitAfterOutput(status: number): void {
+  process.exitCode = status;
+  const streams = [process.stdout, process.stderr].filter((stream) => stream.writableLength > 0);
+  if (streams.length === 0) {
     process.exit(status);
-  }, fatal);
+    return;
+  }
+  let pending = streams.length;
+  const drained = (): void => {
+    pending -= 1;
+    if (pending === 0) process.exit(status);
+  };
+  // An empty write completes after every write queued before it.
+  for (const stream of streams) stream.write('', drained);
 }
