@@ -37,21 +37,28 @@ export function main(argv: string[]): void {
       return;
     }
   }
-  runCli(argv, io, { runSidecar }).then((status) => exitAfterFlush(status), fatal);
+  runCli(argv, io, { runSidecar }).then((status) => exitAfterOutput(status), fatal);
 }
 
 /**
- * Exits once stdout and stderr have written everything: a pipe whose reader
- * is slower than us (doctor --json of a large config is hundreds of KiB)
- * queues writes, and process.exit() would drop the queued part.
+ * Exits once what was written to stdout and stderr has left the process.
+ * Node leaves a pipe non-blocking, so past the pipe's 64 KiB a write is
+ * queued, and exiting at once cut `doctor --json | jq` off mid-report. A
+ * reader that stops reading holds the process, as a blocking write would
+ * (the logger's synchronous writes already do).
  */
-function exitAfterFlush(status: number): void {
+function exitAfterOutput(status: number): void {
   process.exitCode = status;
-  let pending = 2;
-  const done = (): void => {
+  const streams = [process.stdout, process.stderr].filter((stream) => stream.writableLength > 0);
+  if (streams.length === 0) {
+    process.exit(status);
+    return;
+  }
+  let pending = streams.length;
+  const drained = (): void => {
     pending -= 1;
     if (pending === 0) process.exit(status);
   };
-  process.stdout.write('', done);
-  process.stderr.write('', done);
+  // An empty write completes after every write queued before it.
+  for (const stream of streams) stream.write('', drained);
 }

@@ -164,7 +164,9 @@ t.test('SIGHUP to PID 1 reaches the sidecar as a reload, not the app, and the pa
   t.same(await waitFor('the first reload', () => readState(dirs, 'sidecar.hup')), { count: 1 }, 'the sidecar got SIGHUP');
   process.kill(init, 'SIGHUP');
   t.same(await waitFor('the second reload', () => readState<{ count: number }>(dirs, 'sidecar.hup')?.count === 2 ? { count: 2 } : undefined), { count: 2 }, 'and again: the supervisor survived the first');
-  const forwarded = jsonLines(run.stderr).filter((line) => line.msg === 'received SIGHUP; asked the sidecar to reload (the app is not signalled)');
+  // The supervisor logs after its kill, so the line may come after the sidecar saw the signal.
+  const forwardedLines = () => jsonLines(run.stderr).filter((line) => line.msg === 'received SIGHUP; asked the sidecar to reload (the app is not signalled)');
+  const forwarded = await waitFor('the second reload line', () => (forwardedLines().length >= 2 ? forwardedLines() : undefined));
   t.equal(forwarded.length, 2, 'the supervisor logs each reload');
   t.equal(forwarded[0]?.['sidecar_pid'], sidecar.pid);
   t.equal(readState(dirs, 'app.hup'), undefined, 'the app got no SIGHUP');

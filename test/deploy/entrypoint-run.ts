@@ -96,7 +96,10 @@ export interface NamespaceRun {
 
 /** Starts `entrypoint` as PID 1 of a new pid namespace; teardown kills the whole namespace. */
 export function startInPidNamespace(t: Test, entrypoint: string, env: Record<string, string>): NamespaceRun {
-  const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', entrypoint], {
+  // tap's processinfo adds its --import to NODE_OPTIONS of every child; under the
+  // container's users that hook cannot write its record into .tap/ (EACCES), and
+  // the real sidecar and doctor fail on it. `env -u` execs, so the pid stays unshare's.
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', 'unshare', '--pid', '--fork', '--mount-proc', '--kill-child', entrypoint], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -106,8 +109,9 @@ export function startInPidNamespace(t: Test, entrypoint: string, env: Record<str
     stderr: '',
     exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
     init() {
-      const children = readProc(child.pid as number, `task/${child.pid}/children`)?.toString().trim();
-      return children === undefined || children === '' ? undefined : Number(children.split(' ')[0]);
+      // unshare's only child; found by ppid, since /proc/PID/task/TID/children
+      // needs CONFIG_PROC_CHILDREN, which the kernel lab's small kernel lacks.
+      return childrenOf(child.pid as number)[0];
     },
   };
   child.stdout?.on('data', (chunk: Buffer) => (run.stdout += chunk.toString()));
@@ -130,6 +134,19 @@ export function readProc(pid: number, file: string): Buffer | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Pids whose parent is `pid`, from the ppid field of /proc/PID/stat. */
+export function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    const stat = readProc(Number(entry), 'stat')?.toString();
+    if (stat === undefined) continue;
+    // comm may hold spaces and parentheses: the fields after it start past the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === pid) found.push(Number(entry));
+  }
+  return found;
 }
 
 /** Host pids of every process in the pid namespace whose init is `initPid`. */

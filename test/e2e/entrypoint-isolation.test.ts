@@ -50,7 +50,13 @@ t.test('real sidecar: the app cannot reach the key, and a forced drain ends befo
     FORWARD_PLAIN: forwardPlain,
     APP_CMD: `exec node ${path.join(__dirname, '..', 'deploy', 'fixtures', 'app-probe.js')} ${dirs.stateDir} ${dirs.stagedKeyFile} --listen ${forwardPlain} --hold`,
   });
-  await waitFor('the AO listener', () => jsonLines(run.stdout).find((line) => line.event === 'listener_ao_installed'));
+  // An entrypoint that gave up (doctor, users, paths) says why on its stderr: fail with that, not after the wait.
+  await waitFor('the AO listener', () => {
+    if (run.child.exitCode !== null || run.child.signalCode !== null) {
+      throw new Error(`the entrypoint exited (${run.child.exitCode ?? run.child.signalCode}) before the AO listener:\n${run.stderr}\n${run.stdout}`);
+    }
+    return jsonLines(run.stdout).find((line) => line.event === 'listener_ao_installed');
+  });
   await waitFor('the app', () => readState(dirs, 'app-listening.json'));
 
   // tini's and the supervisor's argv name --mode too; the sidecar is the node process among them.

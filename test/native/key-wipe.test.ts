@@ -103,7 +103,8 @@ const others = (counts: Counts | undefined): number => Object.values(counts?.oth
 
 if (skipUnlessAo(t)) {
   t.test('a core dump holds no key copies beyond their owners, and none of a replaced key', async (t) => {
-    if (spawnSync('gcore', ['--version']).status !== 0) {
+    // gcore has no --version (it prints its usage and exits 1): ask gdb, and the shell for gcore.
+    if (spawnSync('gdb', ['--version']).status !== 0 || spawnSync('sh', ['-c', 'command -v gcore']).status !== 0) {
       t.pass('needs gcore', { skip: 'gdb (gcore) is not installed' });
       return;
     }
@@ -133,7 +134,10 @@ if (skipUnlessAo(t)) {
         ],
       }),
     );
-    const child = spawn(process.execPath, [CLI, '--mode', 'terminator', '--config', configPath], {
+    // Without tap's NODE_OPTIONS: its processinfo --import starts a loader-hooks
+    // thread, and a worker gets its own copy of the environment, key included,
+    // which no sidecar outside tap has. `env` execs, so the pid is the sidecar's.
+    const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, CLI, '--mode', 'terminator', '--config', configPath], {
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', TCPAO_WIPE_ENV_KEY: env.configured },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
