@@ -96,6 +96,8 @@ t.test('real sidecar: the app cannot reach the key, and a forced drain ends befo
   t.equal(stopped?.['sidecar_status'], 1, 'the sidecar exited on its own, status 1 (ERR_TCPAO_SHUTDOWN_TIMEOUT), not by SIGKILL');
   t.equal(stopped?.['app_status'], 137, 'the app, which ignored SIGTERM, was killed at the end of the grace');
   const killed = supervisorLines.find((line) => line.msg === 'grace period over; killing what is left');
-  t.ok(killed !== undefined && (finished?.['time'] as number) <= (killed['time'] as number), 'shutdown_finished came before the SIGKILL');
+  // pino writes ISO times, the entrypoint's shell logger epoch milliseconds.
+  const millis = (time: unknown): number => (typeof time === 'number' ? time : Date.parse(String(time)));
+  t.ok(killed !== undefined && millis(finished?.['time']) <= millis(killed['time']), 'shutdown_finished came before the SIGKILL');
   t.notOk(run.stdout.includes(KEY) || run.stderr.includes(KEY), 'no key in the output');
 });
