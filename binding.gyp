@@ -15,7 +15,10 @@
       ],
       "cflags": ["-Wall", "-Wextra", "-O2", "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2"],
       "cflags_cc": ["-std=c++17"],
-      "defines": ["NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_VERSION=8"],
+      # SWALLOW_UNTHROWABLE: when an env is terminating (a worker being stopped),
+      # node-addon-api cannot throw a JS error and would otherwise rethrow a C++
+      # exception out of the callback, which aborts the process.
+      "defines": ["NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_VERSION=8", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "conditions": [
         ["OS!='linux'", { "sources!": ["native/tcp_ao.cc"] }]
       ]

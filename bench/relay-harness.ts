@@ -28,7 +28,11 @@ interface HarnessArgs {
   readonly idleTimeoutMs?: number;
 }
 
-const defaults: RelaySettings = { ...relaySettingsFrom(GLOBAL_DEFAULTS), maxConnections: Number.MAX_SAFE_INTEGER };
+const defaults: RelaySettings = {
+  ...relaySettingsFrom(GLOBAL_DEFAULTS),
+  maxConnections: Number.MAX_SAFE_INTEGER,
+  maxConnectionsPerPeer: Number.MAX_SAFE_INTEGER,
+};
 
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as HarnessArgs;

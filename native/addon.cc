@@ -20,6 +20,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createListener", Napi::Function::New(env, tcpao::CreateListener, "createListener"));
   exports.Set("connect", Napi::Function::New(env, tcpao::ConnectAo, "connect"));
   exports.Set("setKeepalive", Napi::Function::New(env, tcpao::SetKeepalive, "setKeepalive"));
+  exports.Set("hardenProcess", Napi::Function::New(env, tcpao::HardenProcess, "hardenProcess"));
+  exports.Set("takeEnv", Napi::Function::New(env, tcpao::TakeEnv, "takeEnv"));
   return exports;
 }
 

@@ -2,10 +2,10 @@
 
 #include <errno.h>
 #include <stdint.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "args.h"
@@ -15,12 +15,15 @@
 namespace tcpao {
 namespace {
 
-// One connect in flight. Owns the fd until it is handed to JS, and deletes
-// itself once both libuv handles are closed and the promise is settled.
+// One connect in flight. Owns the fd until a resolved promise has handed it
+// to JS, and deletes itself once both libuv handles are closed and the
+// promise is settled.
 class PendingConnect {
  public:
-  PendingConnect(Napi::Env env, Napi::Promise::Deferred deferred, int fd)
-      : env_(env), deferred_(deferred), context_(new Napi::AsyncContext(env, "tcpao:connectAo")), fd_(fd) {
+  // The fd moves in only after everything that can throw (the async
+  // context) is built, so a throw leaves it with the caller's UniqueFd.
+  PendingConnect(Napi::Env env, Napi::Promise::Deferred deferred, UniqueFd* fd)
+      : env_(env), deferred_(deferred), context_(new Napi::AsyncContext(env, "tcpao:connectAo")), fd_(std::move(*fd)) {
     napi_add_env_cleanup_hook(env_, OnEnvCleanup, this);
   }
   PendingConnect(const PendingConnect&) = delete;
@@ -29,7 +32,7 @@ class PendingConnect {
   // Result: 0, or a libuv error (negative errno); on failure the caller
   // still owns this object and the fd.
   int Start(uv_loop_t* loop, uint32_t timeout_ms) {
-    int rc = uv_poll_init_socket(loop, &poll_, fd_);
+    int rc = uv_poll_init_socket(loop, &poll_, fd_.get());
     if (rc < 0) return rc;
     poll_.data = this;
     open_handles_++;
@@ -61,13 +64,12 @@ class PendingConnect {
       napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
       delete context_;
     }
-    if (fd_ >= 0) close(fd_);
   }
 
   static void OnWritable(uv_poll_t* handle, int status, int) {
     auto* self = static_cast<PendingConnect*>(handle->data);
     Failure f;
-    int rc = connect_result(self->fd_, &f);
+    int rc = connect_result(self->fd_.get(), &f);
     if (rc == -EINPROGRESS && status >= 0) return;
     if (rc == 0 && status < 0) rc = status;
     self->Finish(rc, rc < 0 && f.syscall != nullptr ? f.syscall : "connect");
@@ -78,7 +80,7 @@ class PendingConnect {
   static void OnTimeout(uv_timer_t* handle) {
     auto* self = static_cast<PendingConnect*>(handle->data);
     Failure f;
-    int rc = connect_result(self->fd_, &f);
+    int rc = connect_result(self->fd_.get(), &f);
     if (rc == -EINPROGRESS) rc = -ETIMEDOUT;
     self->Finish(rc, rc < 0 && f.syscall != nullptr ? f.syscall : "connect");
   }
@@ -119,17 +121,18 @@ class PendingConnect {
         // so .then() handlers run now rather than at some later callback.
         Napi::CallbackScope callback_scope(env_, *context_);
         if (result_ == 0) {
-          int fd = fd_;
-          fd_ = -1;
-          deferred_.Resolve(Napi::Number::New(env_, fd));
+          // JS owns the fd only once the promise really resolved; if
+          // Resolve throws, the fd is still ours and closed below.
+          deferred_.Resolve(Napi::Number::New(env_, fd_.get()));
+          fd_.release();
         } else {
-          close(fd_);
-          fd_ = -1;
+          fd_.reset(-1);
           deferred_.Reject(ErrnoError(env_, -result_, syscall_, nullptr).Value());
         }
       } catch (const Napi::Error&) {
-        // Nothing can be reported from inside a libuv callback; the fd is
-        // released below and the promise stays pending.
+        // Nothing can be reported from inside a libuv callback (JS cannot
+        // run, e.g. a worker being terminated): the fd, if still ours, is
+        // closed below and the promise stays pending.
       }
     }
     delete this;
@@ -140,7 +143,7 @@ class PendingConnect {
   Napi::AsyncContext* context_;
   uv_poll_t poll_ = {};
   uv_timer_t timer_ = {};
-  int fd_;
+  UniqueFd fd_;
   int open_handles_ = 0;
   int result_ = 0;
   const char* syscall_ = "connect";
@@ -173,17 +176,20 @@ Napi::Value ConnectAo(const Napi::CallbackInfo& info) {
   }
 
   Failure f;
-  int fd = -1;
+  int raw_fd = -1;
   bool in_progress = false;
-  int rc = connect_start(spec, keys, &fd, &in_progress, &f);
+  int rc = connect_start(spec, keys, &raw_fd, &in_progress, &f);
   if (rc != 0) throw FailureError(env, rc, f);
+  // Owned here until handed over, so a throw below closes it.
+  UniqueFd fd(raw_fd);
 
   Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
   if (!in_progress) {
-    deferred.Resolve(Napi::Number::New(env, fd));
+    deferred.Resolve(Napi::Number::New(env, fd.get()));
+    fd.release();
     return deferred.Promise();
   }
-  auto* pending = new PendingConnect(env, deferred, fd);
+  auto* pending = new PendingConnect(env, deferred, &fd);
   rc = pending->Start(loop, timeout_ms);
   if (rc < 0) {
     if (!pending->HasHandles()) {

@@ -300,6 +300,40 @@ Napi::Value SetInfo(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// hardenProcess(): not dumpable, no core files; {dumpable, coreSoft, coreHard} read back.
+Napi::Value HardenProcess(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ProcessGuard guard;
+  Failure f;
+  int rc = harden_process(&guard, &f);
+  if (rc < 0) throw FailureError(env, rc, f);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("dumpable", Napi::Number::New(env, guard.dumpable));
+  o.Set("coreSoft", Napi::BigInt::New(env, guard.core_soft));
+  o.Set("coreHard", Napi::BigInt::New(env, guard.core_hard));
+  return o;
+}
+
+// takeEnv(name): the variable's bytes in a new Uint8Array, or undefined when
+// it is not set; the value is wiped from the environment and the variable
+// removed, so it never becomes a JS string.
+Napi::Value TakeEnv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Value v = info[0];
+  std::string name = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (name.empty() || name.size() > 255 || name.find('=') != std::string::npos) {
+    throw InvalidArgument(env, "name", "name must be an environment variable name");
+  }
+  long len = env_value_length(name.c_str());
+  if (len < 0) return env.Undefined();
+  // An ArrayBuffer's bytes live outside the JS heap and never move, so
+  // zeroing this one buffer later really removes the value.
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, static_cast<size_t>(len));
+  int rc = take_env_value(name.c_str(), static_cast<uint8_t*>(buffer.Data()), static_cast<size_t>(len));
+  if (rc < 0) throw ErrnoError(env, -rc, "getenv", nullptr);
+  return Napi::Uint8Array::New(env, static_cast<size_t>(len), buffer, 0);
+}
+
 // createListener({host, port, backlog, keys}): a listening TCP-AO socket fd.
 Napi::Value CreateListener(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -17,6 +17,8 @@ Napi::Value GetInfo(const Napi::CallbackInfo& info);
 Napi::Value SetInfo(const Napi::CallbackInfo& info);
 Napi::Value CreateListener(const Napi::CallbackInfo& info);
 Napi::Value SetKeepalive(const Napi::CallbackInfo& info);
+Napi::Value HardenProcess(const Napi::CallbackInfo& info);
+Napi::Value TakeEnv(const Napi::CallbackInfo& info);
 
 }  // namespace tcpao
 

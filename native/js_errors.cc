@@ -55,6 +55,13 @@ Napi::Error FailureError(Napi::Env env, int rc, const Failure& f) {
   if (rc == kReadbackMismatch) {
     error.Set("code", Napi::String::New(env, "ERR_TCPAO_KEY_READBACK"));
     error.Set("fields", Napi::String::New(env, f.mismatch));
+    if (f.unremoved_errno != 0) {
+      error.Set("keyRemoved", Napi::Boolean::New(env, false));
+      error.Set("removeCode", Napi::String::New(env, ErrnoName(f.unremoved_errno)));
+      error.Set("shutDown", Napi::Boolean::New(env, true));
+    } else {
+      error.Set("keyRemoved", Napi::Boolean::New(env, true));
+    }
   } else if (f.bad_fd) {
     error.Set("argument", Napi::String::New(env, "fd"));
   }

@@ -5,7 +5,10 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -74,30 +77,6 @@ static_assert(offsetof(tcp_ao_getsockopt_ext, pkt_bad) == 296, "tcp_ao_getsockop
 
 namespace tcpao {
 namespace {
-
-// Closes the fd unless release()d, so every early return is leak-free.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(-1); }
-
-  int get() const { return fd_; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void reset(int fd) {
-    // No EINTR retry: on Linux the fd is released even when close() is interrupted.
-    if (fd_ >= 0) close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // A TCP_AO_GET_KEYS result array; it holds key bytes, so it is wiped on destruction.
 class KeyDump {
@@ -331,6 +310,14 @@ int del_key_raw(int fd, int socket_family, const KeyRef& r) {
 
 }  // namespace
 
+UniqueFd::~UniqueFd() { reset(-1); }
+
+void UniqueFd::reset(int fd) noexcept {
+  // No EINTR retry: on Linux the fd is released even when close() is interrupted.
+  if (fd_ >= 0) close(fd_);
+  fd_ = fd;
+}
+
 KeySpec::~KeySpec() {
   wipe(key, sizeof(key));
   wipe(expect_key, sizeof(expect_key));
@@ -462,9 +449,14 @@ int set_keepalive(int fd, int idle_secs, int interval_secs, int probes, Failure*
  * add_key() - setsockopt(TCP_AO_ADD_KEY), then read the key back
  * An IPv6 key on an IPv4 socket is refused with -EAFNOSUPPORT. If the
  * read-back fails or differs, the key is deleted again so the socket never
- * keeps a key nobody verified.
+ * keeps a key nobody verified. The kernel refuses to delete a key that is
+ * current or RNext, or the last one (net/ipv4/tcp_ao.c, tcp_ao_delete_key(),
+ * -EBUSY); then the connection is shut down (both directions), so no byte
+ * passes under the unverified key. The fd itself stays open: it belongs to
+ * the caller, and closing it here would let the number be reused under them.
  *
- * Result: 0, -errno, or kReadbackMismatch with f->mismatch set.
+ * Result: 0, -errno, or kReadbackMismatch with f->mismatch set (and
+ * f->unremoved_errno when the key could not be deleted).
  */
 int add_key(int fd, const KeySpec& k, Failure* f) {
   int family = 0;
@@ -497,13 +489,22 @@ int add_key(int fd, const KeySpec& k, Failure* f) {
   if (set < 0) return record_err(f, set_errno, "setsockopt", "TCP_AO_ADD_KEY");
 
   rc = verify_key(fd, family, k, f);
-  if (rc != 0) {
-    KeyRef ref;
-    ref.peer = k.peer;
-    ref.sndid = k.sndid;
-    ref.rcvid = k.rcvid;
-    ref.ifindex = k.ifindex;
-    del_key_raw(fd, family, ref);
+  if (rc == 0) return 0;
+  KeyRef ref;
+  ref.peer = k.peer;
+  ref.sndid = k.sndid;
+  ref.rcvid = k.rcvid;
+  ref.ifindex = k.ifindex;
+  int deleted = del_key_raw(fd, family, ref);
+  if (deleted < 0) {
+    f->unremoved_errno = -deleted;
+    shutdown(fd, SHUT_RDWR);
+    // The caller must learn that the socket is unusable even when the
+    // read-back itself failed with an errno.
+    if (rc < 0) {
+      f->mismatch = "readback-failed";
+      rc = kReadbackMismatch;
+    }
   }
   return rc;
 }
@@ -705,6 +706,61 @@ int connect_start(const ConnectSpec& spec, const std::vector<KeySpec>& keys, int
     return record(f, "connect", nullptr);
   }
   *out_fd = fd.release();
+  return 0;
+}
+
+/**
+ * harden_process() - keep key bytes out of core dumps and other users' reach
+ * PR_SET_DUMPABLE 0 stops core dumps and makes /proc/PID/{environ,mem,maps}
+ * root-owned, so another process of the same uid cannot read or ptrace this
+ * one (fs/proc/base.c, task_dump_owner(); kernel/ptrace.c,
+ * __ptrace_may_access()). RLIMIT_CORE 0 (soft and hard) keeps that so if
+ * something sets the process dumpable again (a setuid change resets it from
+ * fs.suid_dumpable). Both are read back.
+ *
+ * Result: 0 with @out filled, or -errno.
+ */
+int harden_process(ProcessGuard* out, Failure* f) {
+  struct rlimit none = {};
+  if (setrlimit(RLIMIT_CORE, &none) < 0) return record(f, "setrlimit", "RLIMIT_CORE");
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) return record(f, "prctl", "PR_SET_DUMPABLE");
+  int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+  if (dumpable < 0) return record(f, "prctl", "PR_GET_DUMPABLE");
+  struct rlimit now = {};
+  if (getrlimit(RLIMIT_CORE, &now) < 0) return record(f, "getrlimit", "RLIMIT_CORE");
+  out->dumpable = dumpable;
+  out->core_soft = now.rlim_cur;
+  out->core_hard = now.rlim_max;
+  return 0;
+}
+
+/**
+ * env_value_length() - strlen of environment variable @name's value
+ * Result: the length, or -ENOENT when it is not set.
+ */
+long env_value_length(const char* name) {
+  const char* value = getenv(name);
+  if (value == nullptr) return -ENOENT;
+  return static_cast<long>(strlen(value));
+}
+
+/**
+ * take_env_value() - move environment variable @name's value into @out
+ * Copies @len bytes (env_value_length()), overwrites the value where it lies
+ * (for a variable given at exec that is the initial stack, the memory behind
+ * /proc/PID/environ) and removes the variable, so the process keeps no other
+ * copy and later getenv() calls cannot hand it out again.
+ *
+ * Result: 0, -ENOENT when it is not set, -EINVAL when its length changed.
+ */
+int take_env_value(const char* name, uint8_t* out, size_t len) {
+  char* value = getenv(name);
+  if (value == nullptr) return -ENOENT;
+  size_t actual = strlen(value);
+  if (actual != len) return -EINVAL;
+  memcpy(out, value, len);
+  wipe(value, len);
+  unsetenv(name);
   return 0;
 }
 

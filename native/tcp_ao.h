@@ -124,6 +124,42 @@ struct Failure {
   bool bad_fd = false;            // the fd argument is not an open TCP socket
   long key_index = -1;            // which key of a list, or -1
   std::string mismatch;           // read-back fields that differ, comma-separated
+  // add_key() could not delete a key it failed to verify (the errno of
+  // TCP_AO_DEL_KEY) and shut the connection down instead; 0 otherwise.
+  int unremoved_errno = 0;
+};
+
+// Closes the fd unless release()d, so every early return is leak-free.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    reset(other.release());
+    return *this;
+  }
+  ~UniqueFd();
+
+  int get() const { return fd_; }
+  int release() noexcept {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void reset(int fd) noexcept;
+
+ private:
+  int fd_ = -1;
+};
+
+// What harden_process() left in place, read back from the kernel.
+struct ProcessGuard {
+  int dumpable = -1;          // PR_GET_DUMPABLE: 0 once hardened
+  uint64_t core_soft = 0;     // RLIMIT_CORE
+  uint64_t core_hard = 0;
 };
 
 void wipe(void* p, size_t n);
@@ -144,6 +180,9 @@ int create_listener(const ListenSpec& spec, const std::vector<KeySpec>& keys, in
 int connect_start(const ConnectSpec& spec, const std::vector<KeySpec>& keys, int* out_fd, bool* in_progress,
                   Failure* f);
 int connect_result(int fd, Failure* f);
+int harden_process(ProcessGuard* out, Failure* f);
+long env_value_length(const char* name);
+int take_env_value(const char* name, uint8_t* out, size_t len);
 int set_keepalive(int fd, int idle_secs, int interval_secs, int probes, Failure* f);
 
 }  // namespace tcpao

@@ -53,6 +53,9 @@ export const ErrorCodes = {
   ERR_TCPAO_RELOAD_TARGET: 'the process to reload cannot be found or signalled',
   ERR_TCPAO_METRICS_LISTEN: 'the metrics listener cannot be opened',
   ERR_TCPAO_PID_FILE: 'the pid file cannot be written',
+  ERR_TCPAO_RELOAD_KEY_INSTALL: 'a reload could not change the keys of a socket; every change it had made was undone',
+  ERR_TCPAO_RELOAD_ROLLBACK: 'undoing a failed reload failed; a socket holds keys of neither config generation',
+  ERR_TCPAO_PORT_GUARD: "the container entrypoint cannot drop off-host TCP to the app's ports (needs CAP_NET_ADMIN); nothing was started",
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -4,7 +4,9 @@
  * command's result into the exit status.
  */
 import { runCli, reportError, type CliIo } from './cli.js';
+import { hasCode } from './errors.js';
 import type { Logger } from './log.js';
+import { hardenProcess } from './native.js';
 import { runSidecar } from './proxy/sidecar.js';
 
 export function main(argv: string[]): void {
@@ -24,9 +26,39 @@ export function main(argv: string[]): void {
   };
   process.on('uncaughtException', fatal);
   process.on('unhandledRejection', fatal);
-  runCli(argv, io, { runSidecar }).then((status) => {
-    // stdout and stderr are synchronous for files and pipes on Linux, and the
-    // logger writes synchronously, so exiting now loses no output.
+  // Before any key is read: no core file, and no other process of this uid
+  // reading our memory or environment. Without the addon no key can be
+  // installed, so commands that only check things still run.
+  try {
+    hardenProcess();
+  } catch (err) {
+    if (!hasCode(err, 'ERR_TCPAO_ADDON_MISSING')) {
+      fatal(err);
+      return;
+    }
+  }
+  runCli(argv, io, { runSidecar }).then((status) => exitAfterOutput(status), fatal);
+}
+
+/**
+ * Exits once what was written to stdout and stderr has left the process.
+ * Node leaves a pipe non-blocking, so past the pipe's 64 KiB a write is
+ * queued, and exiting at once cut `doctor --json | jq` off mid-report. A
+ * reader that stops reading holds the process, as a blocking write would
+ * (the logger's synchronous writes already do).
+ */
+function exitAfterOutput(status: number): void {
+  process.exitCode = status;
+  const streams = [process.stdout, process.stderr].filter((stream) => stream.writableLength > 0);
+  if (streams.length === 0) {
     process.exit(status);
-  }, fatal);
+    return;
+  }
+  let pending = streams.length;
+  const drained = (): void => {
+    pending -= 1;
+    if (pending === 0) process.exit(status);
+  };
+  // An empty write completes after every write queued before it.
+  for (const stream of streams) stream.write('', drained);
 }

@@ -17,6 +17,15 @@ import { TcpAoError, type ErrorCode } from './errors';
 
 export type MacAlgorithm = 'hmac-sha1' | 'hmac-sha256' | 'aes-128-cmac';
 
+/**
+ * Key bytes held by an owner that zeroes them (SecretKey): reveal() returns a
+ * fresh copy, which this module zeroes as soon as the addon has copied it.
+ */
+export interface KeyMaterial {
+  readonly byteLength: number;
+  reveal(): Uint8Array;
+}
+
 /** One master key tuple to install on a socket. `key` is never logged. */
 export interface AoKeySpec {
   /** Peer address (IPv4 or IPv6 literal) the key applies to. */
@@ -26,8 +35,11 @@ export interface AoKeySpec {
   readonly sendId: number;
   readonly recvId: number;
   readonly algorithm: MacAlgorithm;
-  /** 1 to 80 bytes. */
-  readonly key: Uint8Array;
+  /**
+   * 1 to 80 bytes: a Uint8Array the caller owns, or key material whose
+   * revealed copy lives only for the duration of the call.
+   */
+  readonly key: Uint8Array | KeyMaterial;
   /** MAC length in bytes; 0 or absent means the kernel default (12). */
   readonly maclen?: number;
   /** VRF (L3 master device) ifindex; 0 or absent means any. */
@@ -215,6 +227,14 @@ export interface NativeLayout {
   readonly constants: Readonly<Record<string, number>>;
 }
 
+/** What hardenProcess() left in place, as the kernel reports it. */
+export interface ProcessGuard {
+  /** PR_GET_DUMPABLE: 0 once hardened. */
+  readonly dumpable: number;
+  readonly coreSoft: bigint;
+  readonly coreHard: bigint;
+}
+
 /** What build/Release/tcpao.node exports (native/addon.cc). */
 export interface NativeAddon {
   layout(): NativeLayout;
@@ -241,6 +261,9 @@ export interface NativeAddon {
     readonly timeoutMs: number;
     readonly keys: readonly NativeKey[];
   }): Promise<number>;
+  hardenProcess(): ProcessGuard;
+  /** The variable's bytes (never a JS string), wiped from the environment; undefined when unset. */
+  takeEnv(name: string): Uint8Array | undefined;
 }
 
 const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
@@ -256,6 +279,8 @@ const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'setInfo',
   'createListener',
   'connect',
+  'hardenProcess',
+  'takeEnv',
 ];
 
 export const ADDON_PATH = path.resolve(__dirname, '..', '..', 'build', 'Release', 'tcpao.node');
@@ -380,37 +405,62 @@ function checkPeerPrefix(
   return { peer: address, prefixLength: prefix, family };
 }
 
-/** AES-CMAC (RFC 4493) with a 16-byte key. */
+/**
+ * A zeroed buffer for key bytes. Its memory is an ArrayBuffer of its own,
+ * outside the JS heap: V8 keeps small typed arrays made by length
+ * (Buffer.alloc(16), new Uint8Array(16)) inside the heap, where the garbage
+ * collector copies them and leaves the old bytes behind, so zeroing the
+ * array later would not remove every copy. Buffer.allocUnsafe would share
+ * Node's pool with unrelated data.
+ */
+export function secureBytes(length: number): Buffer {
+  return Buffer.from(new ArrayBuffer(length));
+}
+
+/** AES-CMAC (RFC 4493) with a 16-byte key; every intermediate block is zeroed, as the message may be a key. */
 export function aesCmac(key: Uint8Array, message: Uint8Array): Buffer {
   const encrypt = (block: Uint8Array): Buffer => {
     const cipher = crypto.createCipheriv('aes-128-ecb', key, null);
     cipher.setAutoPadding(false);
-    return Buffer.concat([cipher.update(block), cipher.final()]);
+    const head = cipher.update(block);
+    const tail = cipher.final();
+    const out = secureBytes(16);
+    out.set(head);
+    out.set(tail, head.length);
+    head.fill(0);
+    tail.fill(0);
+    return out;
   };
   const double = (block: Uint8Array): Buffer => {
-    const out = Buffer.alloc(16);
+    const out = secureBytes(16);
     for (let i = 0; i < 16; i++) out[i] = (((block[i] ?? 0) << 1) | ((block[i + 1] ?? 0) >> 7)) & 0xff;
     if (((block[0] ?? 0) & 0x80) !== 0) out[15] = (out[15] ?? 0) ^ 0x87;
     return out;
   };
-  const k1 = double(encrypt(new Uint8Array(16)));
+  const zeroBlock = secureBytes(16);
+  const l = encrypt(zeroBlock);
+  const k1 = double(l);
   const k2 = double(k1);
+  l.fill(0);
   const blocks = Math.max(1, Math.ceil(message.length / 16));
   const complete = message.length > 0 && message.length % 16 === 0;
-  const last = Buffer.alloc(16);
+  const last = secureBytes(16);
   const lastStart = (blocks - 1) * 16;
   const lastPart = message.subarray(lastStart);
   last.set(lastPart);
   if (!complete) last[lastPart.length] = 0x80;
   const subkey = complete ? k1 : k2;
   for (let i = 0; i < 16; i++) last[i] = (last[i] ?? 0) ^ (subkey[i] ?? 0);
-  let state: Buffer = Buffer.alloc(16);
+  let state: Buffer = secureBytes(16);
+  const mixed = secureBytes(16);
   for (let b = 0; b < blocks; b++) {
     const block = b === blocks - 1 ? last : message.subarray(b * 16, b * 16 + 16);
-    const mixed = Buffer.alloc(16);
     for (let i = 0; i < 16; i++) mixed[i] = (state[i] ?? 0) ^ (block[i] ?? 0);
-    state = encrypt(mixed);
+    const next = encrypt(mixed);
+    state.fill(0);
+    state = next;
   }
+  mixed.fill(0);
   k1.fill(0);
   k2.fill(0);
   last.fill(0);
@@ -426,7 +476,14 @@ export function cmacKdfKey(key: Uint8Array): Buffer {
   return aesCmac(new Uint8Array(16), key);
 }
 
-function toNativeKey(value: unknown, what: string): NativeKey & { readonly family: 4 | 6 } {
+/** A key as checked here: the family for the socket check, and whether `key` is a revealed copy to zero. */
+type CheckedKey = NativeKey & { readonly family: 4 | 6; readonly revealed: boolean };
+
+function isKeyMaterial(value: unknown): value is KeyMaterial {
+  return typeof value === 'object' && value !== null && typeof Reflect.get(value, 'reveal') === 'function';
+}
+
+function toNativeKey(value: unknown, what: string): CheckedKey {
   const spec = checkObject(value, what) as Partial<Record<keyof AoKeySpec, unknown>>;
   const { peer, prefixLength, family } = checkPeerPrefix(spec.peer, spec.prefixLength, what);
   const sendId = checkInteger(spec.sendId, `${what}.sendId`, 0, 255);
@@ -436,13 +493,24 @@ function toNativeKey(value: unknown, what: string): NativeKey & { readonly famil
     throw invalid(`${what}.algorithm`, `${what}.algorithm must be one of ${Object.keys(KERNEL_ALGORITHMS).join(', ')}`);
   }
   const algorithm = algorithmName as MacAlgorithm;
-  const key = spec.key;
-  if (!(key instanceof Uint8Array)) throw invalid(`${what}.key`, `${what}.key must be a Uint8Array`);
+  const given = spec.key;
+  let key: Uint8Array;
+  let revealed = false;
+  if (given instanceof Uint8Array) {
+    key = given;
+  } else if (isKeyMaterial(given)) {
+    key = given.reveal();
+    revealed = true;
+  } else {
+    throw invalid(`${what}.key`, `${what}.key must be a Uint8Array or key material`);
+  }
   if (key.length < 1 || key.length > TCP_AO_MAXKEYLEN) {
+    if (revealed) key.fill(0);
     throw invalid(`${what}.key`, `${what}.key must be 1 to ${TCP_AO_MAXKEYLEN} bytes long, got ${key.length}`);
   }
   const base = {
     family,
+    revealed,
     peer,
     prefixLength,
     sendId,
@@ -459,26 +527,37 @@ function toNativeKey(value: unknown, what: string): NativeKey & { readonly famil
   return base;
 }
 
-function toNativeKeys(value: unknown, what: string, family: 4 | 6): (NativeKey & { readonly family: 4 | 6 })[] {
+function toNativeKeys(value: unknown, what: string, family: 4 | 6): CheckedKey[] {
   if (!Array.isArray(value)) throw invalid(what, `${what} must be an array of keys`);
   if (value.length === 0) {
     throw invalid(what, `${what} is empty: a TCP-AO socket needs at least one key (without keys it would be plain TCP)`);
   }
   if (value.length > 256) throw invalid(what, `${what} holds ${value.length} keys; at most 256 are allowed`);
-  const keys = value.map((key: unknown, i) => toNativeKey(key, `${what}[${i}]`));
-  keys.forEach((key, i) => {
-    if (key.family !== family) {
-      throw invalid(
-        `${what}[${i}].peer`,
-        `${what}[${i}].peer is IPv${key.family} but the socket is IPv${family}; use a separate socket per address family`,
-      );
-    }
-  });
+  const keys: CheckedKey[] = [];
+  try {
+    value.forEach((key: unknown, i) => {
+      const checked = toNativeKey(key, `${what}[${i}]`);
+      keys.push(checked);
+      if (checked.family !== family) {
+        throw invalid(
+          `${what}[${i}].peer`,
+          `${what}[${i}].peer is IPv${checked.family} but the socket is IPv${family}; use a separate socket per address family`,
+        );
+      }
+    });
+  } catch (err) {
+    wipeCopies(keys);
+    throw err;
+  }
   return keys;
 }
 
-function wipeDerived(keys: readonly NativeKey[]): void {
-  for (const key of keys) key.kernelKey?.fill(0);
+/** Zeroes what this module made from key bytes: the KDF output and revealed copies (the addon copied both). */
+function wipeCopies(keys: readonly CheckedKey[]): void {
+  for (const key of keys) {
+    key.kernelKey?.fill(0);
+    if (key.revealed) key.key.fill(0);
+  }
 }
 
 function checkFd(fd: unknown): number {
@@ -506,6 +585,12 @@ interface NativeErrorShape {
   readonly argument: string | undefined;
   readonly fields: string | undefined;
   readonly keyIndex: number | undefined;
+  readonly removeCode: string | undefined;
+}
+
+function readFlag(err: unknown, name: string): boolean | undefined {
+  const v = typeof err === 'object' && err !== null ? Reflect.get(err, name) : undefined;
+  return typeof v === 'boolean' ? v : undefined;
 }
 
 function readNativeError(err: unknown): NativeErrorShape {
@@ -528,6 +613,7 @@ function readNativeError(err: unknown): NativeErrorShape {
     argument: str('argument'),
     fields: str('fields'),
     keyIndex: num('keyIndex'),
+    removeCode: str('removeCode'),
   };
 }
 
@@ -567,11 +653,17 @@ export function fromNativeError(err: unknown, context: string, keys?: readonly N
     });
   }
   if (e.code === 'ERR_TCPAO_KEY_READBACK') {
+    const fields = (e.fields ?? '').split(',').filter((f) => f !== '');
+    const kept = readFlag(err, 'keyRemoved') === false;
+    const outcome = kept
+      ? `the kernel refused to remove it (${e.removeCode ?? 'error'}: it is the current or RNext key, or the last one), ` +
+        'so the connection was shut down'
+      : 'the key was removed and the socket not used';
     return new TcpAoError(
       'ERR_TCPAO_KEY_READBACK',
       `${context}: the kernel's copy of ${keyLabel(keys, e.keyIndex)} differs from the key set ` +
-        `(${e.fields ?? 'unknown fields'}); the key was removed and the socket not used`,
-      { cause: err, detail: { ...detail, fields: (e.fields ?? '').split(',').filter((f) => f !== '') } },
+        `(${e.fields ?? 'unknown fields'}); ${outcome}`,
+      { cause: err, detail: { ...detail, fields, keyRemoved: !kept, ...(kept ? { shutDown: true } : {}) } },
     );
   }
   let code: ErrorCode = 'ERR_TCPAO_SYSCALL';
@@ -646,7 +738,7 @@ export function createBinding(load: () => NativeAddon): TcpAoBinding {
       try {
         return call(`createAoListener ${endpoint(host, port)}`, (a) => a.createListener({ host, port, backlog, keys }), keys);
       } finally {
-        wipeDerived(keys);
+        wipeCopies(keys);
       }
     },
 
@@ -684,7 +776,7 @@ export function createBinding(load: () => NativeAddon): TcpAoBinding {
         }
         throw mapped;
       } finally {
-        wipeDerived(keys);
+        wipeCopies(keys);
       }
     },
 
@@ -694,7 +786,7 @@ export function createBinding(load: () => NativeAddon): TcpAoBinding {
       try {
         call(`addKey fd ${checkedFd}`, (a) => a.addKey(checkedFd, nativeKey), [nativeKey]);
       } finally {
-        wipeDerived([nativeKey]);
+        wipeCopies([nativeKey]);
       }
     },
 
@@ -846,6 +938,32 @@ export function openScratchSocket(family: 4 | 6): number {
 
 export function closeFd(fd: number): void {
   defaultBinding().closeFd(fd);
+}
+
+/**
+ * Makes the process non-dumpable and sets RLIMIT_CORE to 0, so neither a
+ * core file nor another process of the same uid (/proc/PID/environ, mem,
+ * ptrace) can read key bytes. Call before any key is read.
+ */
+export function hardenProcess(addon: NativeAddon = loadAddon()): ProcessGuard {
+  try {
+    return addon.hardenProcess();
+  } catch (err) {
+    throw fromNativeError(err, 'hardenProcess');
+  }
+}
+
+/**
+ * Moves an environment variable's value into an off-heap buffer the caller
+ * owns (and must zero), without ever making it a JS string; the variable is
+ * gone from the environment afterwards. undefined when it is not set.
+ */
+export function takeEnvBytes(name: string, addon: NativeAddon = loadAddon()): Uint8Array | undefined {
+  try {
+    return addon.takeEnv(name);
+  } catch (err) {
+    throw fromNativeError(err, `takeEnv ${name}`);
+  }
 }
 
 /** Struct layouts as compiled into the addon (for the layout test). */

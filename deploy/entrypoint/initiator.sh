@@ -8,6 +8,8 @@ readonly ROLE=initiator
 # The gobgpd config in the image points its BMP server at 127.0.0.1:5000; the
 # API stays on loopback so nothing but the wire leg is reachable from outside.
 readonly DEFAULT_APP_CMD='gobgpd -f /etc/gobgp/gobgpd.toml --api-hosts=127.0.0.1:50051'
+# The initiator's app only dials out (to the sidecar on loopback): no port to guard.
+readonly DEFAULT_GUARD_PORTS=''
 
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$(readlink -f "$0")")/common.sh"

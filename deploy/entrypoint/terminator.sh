@@ -5,9 +5,11 @@
 set -euo pipefail
 
 readonly ROLE=terminator
-# gobmp listens on every address of its --source-port; keep that port off the
-# wire with guard-local-ports.sh (see docs/deployment-runbook.md).
+# gobmp listens on every address of its --source-port and of its debug port
+# (56767); the entrypoint drops TCP to both unless it arrives on lo, so the
+# only way to gobmp from outside is the TCP-AO listener.
 readonly DEFAULT_APP_CMD='gobmp --source-port=11019 --dump=console'
+readonly DEFAULT_GUARD_PORTS='11019 56767'
 
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$(readlink -f "$0")")/common.sh"

@@ -55,13 +55,20 @@ function firstLine(text: string): string {
   return text.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? '';
 }
 
-/** The docker CLI, run as a child process with an argument array (never through a shell). */
+/**
+ * The docker CLI, run as a child process with an argument array (never through
+ * a shell). The environment picks the engine (DOCKER_HOST), so one process can
+ * drive two engines, as the connected and the disconnected side.
+ */
 export class DockerCli implements ImageTool {
-  constructor(private readonly dockerPath: string = 'docker') {}
+  constructor(
+    private readonly dockerPath: string = 'docker',
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
 
   private run(args: readonly string[]): Promise<RunResult> {
     return new Promise((resolve, reject) => {
-      execFile(this.dockerPath, [...args], { maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+      execFile(this.dockerPath, [...args], { env: this.env, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
         if (err === null) {
           resolve({ stdout, stderr });
           return;

@@ -4,7 +4,6 @@
  * Every problem found is collected and reported together, one per line, each
  * naming its TOML path; the caller prints them once and exits with status 2.
  */
-import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 import TOML from '@iarna/toml';
@@ -12,7 +11,9 @@ import { z } from 'zod';
 
 import { TcpAoError, type ErrorCode } from '../errors.js';
 import { formatEndpoint, formatPrefix, isLoopback, type Endpoint } from './address.js';
-import { KeySourceError, resolveKey, SecretKey } from './keys.js';
+import { KeySourceError, parseKeySource, readKeyFile, resolveKey, resolveKeyPath, SecretKey } from './keys.js';
+import { describeErrno, FileReadError, readRegularFile, readRegularFileSync, type FileReadFailure } from './read-file.js';
+import { describeLength, looksLikeKeyMaterial, nearMiss } from './echo.js';
 import { describeMismatch, idClash, selectInitiatorPolicies } from './policy.js';
 import {
   AoKeySchema,
@@ -20,6 +21,7 @@ import {
   ConfigSchema,
   InitiatorSchema,
   KNOWN_KEYS,
+  MAX_KEYS_PER_SOCKET,
   SECTION_COUNT_MESSAGE,
   TerminatorSchema,
   type AoKeyEntry,
@@ -97,32 +99,118 @@ export interface LoadOptions {
 }
 
 /** A config file larger than this is certainly not a sidecar config. */
-const MAX_CONFIG_BYTES = 1_048_576;
+export const MAX_CONFIG_BYTES = 1_048_576;
 
 export function loadConfigFile(path: string, options: LoadOptions = {}): LoadedConfig {
   const absolute = resolve(path);
-  let text: string;
-  try {
-    const stat = statSync(absolute);
-    if (stat.isDirectory()) throw readProblem(path, 'is a directory; give the config file itself');
-    if (stat.size > MAX_CONFIG_BYTES) throw readProblem(path, `is ${stat.size} bytes; a config is at most ${MAX_CONFIG_BYTES}`);
-    text = readFileSync(absolute, 'utf8');
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    throw readProblem(path, `cannot be read: ${describeFsError(err)}; check --config`);
-  }
+  const text = configText(path, () => readRegularFileSync(absolute, MAX_CONFIG_BYTES));
   return loadConfigText(text, { ...options, source: absolute, baseDir: dirname(absolute) });
+}
+
+/**
+ * loadConfigFile for a running sidecar: the config and every key file are read
+ * without blocking the event loop, under the same rules, then validated alike.
+ */
+/** The config file's text under the loader's rules, without blocking; throws the ConfigError loadConfigFile would. */
+export async function readConfigText(path: string): Promise<string> {
+  const bytes = await readOrFailure(() => readRegularFile(resolve(path), MAX_CONFIG_BYTES));
+  return configText(path, () => {
+    if (bytes instanceof FileReadError) throw bytes;
+    return bytes;
+  });
+}
+
+export async function loadConfigFileAsync(path: string, options: LoadOptions = {}): Promise<LoadedConfig> {
+  const absolute = resolve(path);
+  const text = await readConfigText(path);
+  const textOptions: TextLoadOptions = { ...options, source: absolute, baseDir: dirname(absolute) };
+  const document = parseToml(text, textOptions.source);
+  const prefetched = new Map<string, Buffer | FileReadError>();
+  try {
+    for (const keyPath of keyFilePaths(document, textOptions.baseDir)) {
+      if (!prefetched.has(keyPath)) prefetched.set(keyPath, await readOrFailure(() => readKeyFile(keyPath)));
+    }
+    const readFile = (keyPath: string): Buffer => {
+      const entry = prefetched.get(keyPath);
+      if (entry === undefined) throw new TcpAoError('ERR_TCPAO_INTERNAL', 'a key file was not read ahead of validation');
+      if (entry instanceof FileReadError) throw entry;
+      // The key reader zeroes what it is given; hand it a copy so a path named twice still reads.
+      return Buffer.from(entry);
+    };
+    return validateConfig(document, { ...textOptions, readFile });
+  } finally {
+    for (const entry of prefetched.values()) if (Buffer.isBuffer(entry)) entry.fill(0);
+  }
+}
+
+async function readOrFailure(read: () => Promise<Buffer>): Promise<Buffer | FileReadError> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof FileReadError) return err;
+    throw err;
+  }
+}
+
+/** Every file a key source of the document names, resolved; the schema decides later whether each is valid. */
+function keyFilePaths(document: unknown, baseDir: string): string[] {
+  const sources: unknown[] = [];
+  const policies = isTable(document) && Array.isArray(document['ao_policy']) ? (document['ao_policy'] as unknown[]) : [];
+  for (const policy of policies) {
+    if (!isTable(policy)) continue;
+    sources.push(policy['key_source']);
+    if (Array.isArray(policy['key'])) for (const table of policy['key'] as unknown[]) if (isTable(table)) sources.push(table['key_source']);
+  }
+  return sources.flatMap((source) => {
+    if (typeof source !== 'string') return [];
+    const parsed = parseKeySource(source);
+    return parsed.ok && parsed.value.kind === 'file' ? [resolveKeyPath(parsed.value.ref, baseDir)] : [];
+  });
+}
+
+const UTF8_BOM = '\uFEFF';
+
+/** The config's text from its bytes, or the one coded problem that stops it being read. */
+function configText(path: string, read: () => Buffer): string {
+  let bytes: Buffer;
+  try {
+    bytes = read();
+  } catch (err) {
+    if (err instanceof FileReadError) throw readProblem(path, describeConfigReadFailure(err.failure));
+    throw err;
+  }
+  const text = bytes.toString('utf8');
+  if (text.startsWith(UTF8_BOM)) {
+    throw new ConfigError([
+      {
+        code: 'ERR_TCPAO_CONFIG_SYNTAX',
+        path,
+        message: 'starts with a UTF-8 byte order mark (EF BB BF); save the file as UTF-8 without a BOM',
+      },
+    ]);
+  }
+  return text;
+}
+
+function describeConfigReadFailure(failure: FileReadFailure): string {
+  switch (failure.reason) {
+    case 'open':
+      return `cannot be read: ${describeErrno(failure.code)}; check --config`;
+    case 'not-regular':
+      return failure.kind === 'directory'
+        ? 'is a directory; give the config file itself'
+        : `is a ${failure.kind}, not a regular file; give the config file itself (a FIFO or device could block or never end)`;
+    case 'too-large':
+      return failure.size === undefined
+        ? `is larger than ${MAX_CONFIG_BYTES} bytes, the most a config may be`
+        : `is ${failure.size} bytes; a config is at most ${MAX_CONFIG_BYTES}`;
+    case 'read':
+      return `cannot be read: ${describeErrno(failure.code)}; check --config`;
+  }
 }
 
 function readProblem(path: string, message: string): ConfigError {
   return new ConfigError([{ code: 'ERR_TCPAO_CONFIG_READ', path, message }]);
-}
-
-function describeFsError(err: unknown): string {
-  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  if (code === 'ENOENT') return 'no such file (ENOENT)';
-  if (code === 'EACCES') return 'permission denied (EACCES)';
-  return typeof code === 'string' ? code : 'unknown error';
 }
 
 export interface TextLoadOptions extends LoadOptions {
@@ -130,16 +218,20 @@ export interface TextLoadOptions extends LoadOptions {
   readonly source: string;
   /** Directory that relative key file paths are resolved against. */
   readonly baseDir: string;
+  /** How key files are read (see KeyResolveContext.readFile). */
+  readonly readFile?: (path: string) => Buffer;
 }
 
 export function loadConfigText(text: string, options: TextLoadOptions): LoadedConfig {
-  let document: unknown;
+  return validateConfig(parseToml(text, options.source), options);
+}
+
+function parseToml(text: string, source: string): unknown {
   try {
-    document = TOML.parse(text);
+    return TOML.parse(text);
   } catch (err) {
-    throw new ConfigError([syntaxProblem(options.source, err)]);
+    throw new ConfigError([syntaxProblem(source, err)]);
   }
-  return validateConfig(document, options);
 }
 
 function syntaxProblem(source: string, err: unknown): ConfigProblem {
@@ -149,10 +241,12 @@ function syntaxProblem(source: string, err: unknown): ConfigProblem {
   // The parser's message continues with a source excerpt; only its first clause is kept.
   const firstLine = typeof details.message === 'string' ? (details.message.split('\n')[0] ?? '') : '';
   const reason = firstLine.replace(/ at row \d+, col \d+, pos \d+:?$/, '').trim();
+  // "Unknown escape character: 57" quotes a character of the input, which may be a key's; the location is enough.
+  const unquoted = reason.replace(/(character):? "?\d+"?/gi, '$1');
   return {
     code: 'ERR_TCPAO_CONFIG_SYNTAX',
     path: location,
-    message: `not valid TOML: ${reason === '' ? 'parse error' : lowerFirst(reason)}`,
+    message: `not valid TOML: ${unquoted === '' ? 'parse error' : lowerFirst(unquoted)}`,
   };
 }
 
@@ -230,7 +324,7 @@ export function formatPath(path: readonly (string | number)[]): string {
 function issueToProblems(issue: z.ZodIssue): ConfigProblem[] {
   const code: ErrorCode = 'ERR_TCPAO_CONFIG_INVALID';
   if (issue.code === z.ZodIssueCode.unrecognized_keys) {
-    return issue.keys.map((key) => ({ code, path: formatPath([...issue.path, key]), message: unknownKeyMessage(issue.path, key) }));
+    return issue.keys.map((key) => unknownKeyProblem(issue.path, key));
   }
   if (issue.code === z.ZodIssueCode.invalid_type && issue.expected === 'object') {
     const section = issue.path.filter((part) => typeof part === 'string').join('.');
@@ -254,46 +348,24 @@ const RECEIVED_TYPES: Readonly<Record<string, string>> = {
 
 const SECRET_LIKE_KEY = /key$|secret|password|passwd|psk/i;
 
-function unknownKeyMessage(parent: readonly (string | number)[], key: string): string {
+/**
+ * An unknown key is named only when it is a near miss of a known one; any
+ * other name (a key pasted as a TOML key, say) is described by its length.
+ */
+function unknownKeyProblem(parent: readonly (string | number)[], key: string): ConfigProblem {
+  const code: ErrorCode = 'ERR_TCPAO_CONFIG_INVALID';
   const table = parent.filter((part) => typeof part === 'string').join('.');
   const known = KNOWN_KEYS[table] ?? [];
+  const suggestion = nearMiss(key, known);
+  const named = suggestion !== undefined && !looksLikeKeyMaterial(key);
+  const path = named ? formatPath([...parent, key]) : formatPath(parent);
+  const which = named ? 'unknown key' : `an unknown key (${describeLength(key)})`;
   if (table === 'ao_policy' && SECRET_LIKE_KEY.test(key) && key !== 'key_source') {
-    return 'unknown key; a key is never written into the config: set key_source = "env:NAME" or "file:PATH"';
+    return { code, path, message: `${which}; a key is never written into the config: set key_source = "env:NAME" or "file:PATH"` };
   }
-  const suggestion = closest(key, known);
-  if (suggestion !== undefined) return `unknown key; did you mean "${suggestion}"?`;
+  if (named) return { code, path, message: `${which}; did you mean "${suggestion}"?` };
   const where = table === '' ? 'at the top level' : `in [${table}]`;
-  return `unknown key; allowed ${where}: ${known.join(', ')}`;
-}
-
-function closest(word: string, candidates: readonly string[]): string | undefined {
-  const lower = word.toLowerCase();
-  // "idle_timeout" for "idle_timeout_secs": a unit suffix left off or added.
-  const extended = candidates.find((candidate) => lower.length >= 4 && (candidate.startsWith(lower) || lower.startsWith(candidate)));
-  if (extended !== undefined) return extended;
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of candidates) {
-    const distance = editDistance(word.toLowerCase(), candidate);
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.floor(word.length / 4)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length] as number;
+  return { code, path, message: `${which}; allowed ${where}: ${known.join(', ')}` };
 }
 
 interface Relations {
@@ -378,6 +450,14 @@ function checkRelations(raw: Record<string, unknown>, requestedMode: Mode | unde
   }
 
   if (mode === 'terminator') {
+    const listenerKeys = countInstalledKeys(policies.map((entry) => entry.policy));
+    if (listenerKeys > MAX_KEYS_PER_SOCKET) {
+      invalid(
+        'ao_policy',
+        `the AO listener would hold ${listenerKeys} keys (every key of every [[ao_policy]] but deprecated ones), ` +
+          `more than the ${MAX_KEYS_PER_SOCKET} keys a socket takes: split the peers over several terminators or drop unused keys`,
+      );
+    }
     const section = TerminatorSchema.safeParse(raw['terminator']);
     if (section.success) {
       const listener = section.data.listen_ao;
@@ -409,6 +489,14 @@ function checkRelations(raw: Record<string, unknown>, requestedMode: Mode | unde
           policies.map((entry) => ({ ...entry.policy, index: entry.index })),
           remote,
         );
+        const connectionKeys = countInstalledKeys(selection.selected);
+        if (connectionKeys > MAX_KEYS_PER_SOCKET) {
+          invalid(
+            'ao_policy',
+            `each connection to ${formatEndpoint(remote)} would hold ${connectionKeys} keys (every key but deprecated ones of the ` +
+              `${selection.selected.length} policies that apply to it), more than the ${MAX_KEYS_PER_SOCKET} keys a socket takes: drop unused keys`,
+          );
+        }
         if (selection.selected.length === 0) {
           const reasons = selection.unused.map((policy) => `ao_policy[${policy.index}]: ${describeMismatch(policy, remote)}`).join('; ');
           invalid(
@@ -428,6 +516,11 @@ function checkRelations(raw: Record<string, unknown>, requestedMode: Mode | unde
     }
   }
   return { problems, warnings };
+}
+
+/** Keys one socket gets from these policies, as the sidecar installs them on new sockets (deprecated keys never are). */
+function countInstalledKeys(policies: readonly AoPolicy[]): number {
+  return policies.reduce((sum, policy) => sum + policy.keys.filter((key) => key.role !== 'deprecated').length, 0);
 }
 
 function checkTerminatorPolicy(
@@ -462,7 +555,8 @@ function resolveKeys(raw: Record<string, unknown>, options: TextLoadOptions, pro
     const source = keySourceSchema.safeParse(value);
     if (!source.success) return undefined;
     try {
-      return resolveKey(source.data, { env: options.env ?? process.env, baseDir: options.baseDir });
+      const context = { env: options.env ?? process.env, baseDir: options.baseDir };
+      return resolveKey(source.data, options.readFile === undefined ? context : { ...context, readFile: options.readFile });
     } catch (err) {
       if (!(err instanceof KeySourceError)) throw err;
       problems.push({ code: 'ERR_TCPAO_KEY_SOURCE', path, message: err.message });

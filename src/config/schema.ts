@@ -10,7 +10,8 @@
  */
 import { z } from 'zod';
 
-import { parseEndpoint, parseIpLiteral, parsePeerPrefix, type EndpointRules } from './address.js';
+import { formatEndpoint, isLoopback, parseEndpoint, parseIpLiteral, parsePeerPrefix, type EndpointRules } from './address.js';
+import { describeLength, looksLikeKeyMaterial, nearMiss } from './echo.js';
 import { parseKeySource } from './keys.js';
 
 export const MAC_ALGORITHMS = ['hmac-sha1', 'hmac-sha256', 'aes-128-cmac'] as const;
@@ -24,6 +25,12 @@ export type Mode = (typeof MODES)[number];
 export const DEFAULT_MACLEN = 12;
 /** Largest MAC that leaves room for MSS, timestamps and window scale in a SYN (net/ipv4/tcp_ao.c). */
 export const MAX_MACLEN = 16;
+/**
+ * Most TCP-AO keys the sidecar installs on one socket: the addon refuses more
+ * in one call (native/args.cc kMaxKeysPerCall), and the terminator's listener
+ * takes every policy's keys in one call.
+ */
+export const MAX_KEYS_PER_SOCKET = 256;
 /** Shorter MACs are allowed by the kernel but too weak to offer. */
 export const MIN_MACLEN = 4;
 
@@ -37,8 +44,11 @@ export const GLOBAL_DEFAULTS = {
   keepalive_probes: 3,
   connect_timeout_secs: 10,
   max_connections: 1_024,
-  shutdown_timeout_secs: 10,
+  max_connections_per_peer: 256,
+  // Below the supervisor's grace (12 s) and the container stop timeout (15 s): the forced path ends by 9 s.
+  shutdown_timeout_secs: 8,
   listen_backlog: 511,
+  metrics_allow_remote: false,
 } as const;
 
 /** Largest whole-second timeout Node's timers hold (2^31 - 1 ms). */
@@ -78,9 +88,15 @@ function boolean(): z.ZodBoolean {
   });
 }
 
-/** A value named by its own text only when it is a short token: never echo what may be a secret. */
-function quoteToken(value: unknown): string {
-  return typeof value === 'string' && /^[A-Za-z0-9()._-]{1,32}$/.test(value) ? ` "${value}"` : '';
+/**
+ * Why a string is not one of `values`, never repeating it (it may be a key
+ * pasted into the wrong field): a near miss names the allowed value it was
+ * probably meant to be, anything else is described by its length.
+ */
+function notOneOf(value: string, values: readonly string[], what: string, choices: string): string {
+  const suggestion = looksLikeKeyMaterial(value) ? undefined : nearMiss(value, values);
+  if (suggestion !== undefined) return `unknown ${what}; did you mean "${suggestion}"? use ${choices}`;
+  return `not a known ${what} (${describeLength(value)}); use ${choices}`;
 }
 
 function oneOf<const T extends readonly [string, ...string[]]>(values: T, what: string): z.ZodEnum<z.Writeable<T>> {
@@ -91,7 +107,7 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T, what: 
         issue.code === 'invalid_type' && issue.received === 'undefined'
           ? `missing; use ${choices}`
           : typeof ctx.data === 'string'
-            ? `unknown ${what}${quoteToken(ctx.data)}; use ${choices}`
+            ? notOneOf(ctx.data, values, what, choices)
             : `expected a string (${choices}), got ${describeValue(ctx.data)}`,
     }),
   });
@@ -129,6 +145,7 @@ export const GlobalSchema = z
     keepalive_probes: integer(1, 127).default(GLOBAL_DEFAULTS.keepalive_probes),
     connect_timeout_secs: integer(1, 3_600).default(GLOBAL_DEFAULTS.connect_timeout_secs),
     max_connections: integer(1, 1_000_000).default(GLOBAL_DEFAULTS.max_connections),
+    max_connections_per_peer: integer(1, 1_000_000).default(GLOBAL_DEFAULTS.max_connections_per_peer),
     shutdown_timeout_secs: integer(0, 3_600).default(GLOBAL_DEFAULTS.shutdown_timeout_secs),
     listen_backlog: integer(1, 65_535).default(GLOBAL_DEFAULTS.listen_backlog),
     // Off unless set; a bare port number means loopback (127.0.0.1).
@@ -138,9 +155,25 @@ export const GlobalSchema = z
         endpoint({ allowUnspecified: true }),
       )
       .optional(),
+    // The pages are unauthenticated: serving them beyond loopback takes this explicit opt-in.
+    metrics_allow_remote: boolean().default(GLOBAL_DEFAULTS.metrics_allow_remote),
     pid_file: text('a file path').min(1, { message: 'is empty; give a file path or leave pid_file out' }).optional(),
   })
   .strict();
+
+/** [global] with the rule that relates metrics_listen to metrics_allow_remote. */
+const GlobalWithRules = GlobalSchema.superRefine((global, ctx) => {
+  const listen = global.metrics_listen;
+  if (listen === undefined || global.metrics_allow_remote || isLoopback(listen.host, listen.family)) return;
+  ctx.addIssue({
+    code: z.ZodIssueCode.custom,
+    path: ['metrics_listen'],
+    message:
+      `${formatEndpoint(listen)} is not a loopback address, and /metrics and /status are unauthenticated ` +
+      '(they show peers, key ids and counters): listen on 127.0.0.1, or set metrics_allow_remote = true ' +
+      'and restrict who can reach the port',
+  });
+});
 
 export const InitiatorSchema = z
   .object({
@@ -198,8 +231,19 @@ export const AoKeySchema = z
 /** The fields of one [[ao_policy]] table, each checked on its own. */
 export const AoPolicyFields = z
   .object({
-    name: text('a policy name').regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
-      message: 'must be 1 to 64 characters of letters, digits, ".", "_" and "-", starting with a letter or digit',
+    name: text('a policy name').superRefine((value, ctx) => {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(value)) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: 'must be 1 to 64 characters of letters, digits, ".", "_" and "-", starting with a letter or digit',
+        });
+      } else if (looksLikeKeyMaterial(value)) {
+        // A name is printed in log lines, the check-config summary and /status, so it must not be a key pasted here.
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: 'looks like key material (a long run of hex or base64), and a name is printed in logs and /status: name the peer or link instead',
+        });
+      }
     }),
     peer_ip: text('an IP address or prefix').transform((value, ctx) => {
       const parsed = parsePeerPrefix(value);
@@ -335,7 +379,7 @@ const POLICY_ARRAY_MESSAGE = 'expected one or more [[ao_policy]] tables (double 
  */
 export const ConfigSchema = z
   .object({
-    global: GlobalSchema.default({}),
+    global: GlobalWithRules.default({}),
     initiator: InitiatorSchema.optional(),
     terminator: TerminatorSchema.optional(),
     ao_policy: z

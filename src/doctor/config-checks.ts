@@ -21,9 +21,9 @@ import {
   type IpFamily,
   type PeerPrefix,
 } from '../config/address.js';
-import { formatKeySource, KeySourceError, resolveKey } from '../config/keys.js';
-import { ConfigError, loadConfigFile, type ConfigProblem } from '../config/load.js';
-import { AoPolicySchema, ConfigSchema, type AoPolicy, type Mode, type ParsedConfig } from '../config/schema.js';
+import { formatKeySource, KeySourceError, resolveKey, type KeySourceSpec } from '../config/keys.js';
+import { ConfigError, loadConfigText, readConfigText, type ConfigProblem } from '../config/load.js';
+import { AoPolicySchema, ConfigSchema, type AoPolicy, type MacAlgorithm, type Mode, type ParsedConfig } from '../config/schema.js';
 import { selectInitiatorPolicies } from '../config/policy.js';
 import { errnoName, oneLine } from './errno.js';
 import type { CheckResult, DoctorDeps } from './types.js';
@@ -48,11 +48,19 @@ export async function inspectConfig(deps: DoctorDeps, configPath: string, mode: 
   const absolute = resolve(configPath);
   const baseDir = dirname(absolute);
 
+  // Read once, through the loader's own reader: a FIFO or a device as the config is refused, never waited on.
+  let text: string | ConfigError;
+  try {
+    text = await readConfigText(absolute);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    text = error;
+  }
   let document: unknown;
   try {
-    document = TOML.parse((await deps.readFile(absolute)).toString('utf8'));
+    document = typeof text === 'string' ? TOML.parse(text) : undefined;
   } catch {
-    // The loader below reports unreadable files and syntax errors in its own words.
+    // loadConfigText reports syntax errors in its own words.
     document = undefined;
   }
   const schema = document === undefined ? undefined : ConfigSchema.safeParse(document);
@@ -65,7 +73,8 @@ export async function inspectConfig(deps: DoctorDeps, configPath: string, mode: 
   const loadOptions = mode === undefined ? { env: deps.env } : { mode, env: deps.env };
   let validity: CheckResult;
   try {
-    const loaded = loadConfigFile(absolute, loadOptions);
+    if (typeof text !== 'string') throw text;
+    const loaded = loadConfigText(text, { ...loadOptions, source: absolute, baseDir });
     const { config } = loaded;
     const warnings = loaded.warnings.filter((warning) => !WARNINGS_COVERED_ELSEWHERE.has(warning.path));
     const shape = `valid ${config.mode} config, ${config.activePolicies.length} of ${config.ao_policy.length} ao_policy installed on this side`;
@@ -114,31 +123,62 @@ function invalidConfigCheck(id: string, title: string, error: unknown, parsed: P
   };
 }
 
-/** One check per policy's key source: present, readable, 1..80 bytes. The key is wiped at once. */
+/**
+ * One check per key: each policy's key_source, or each of its [[ao_policy.key]]
+ * tables, preferred or not (the sidecar resolves them all and exits 2 on any).
+ * Present, readable, 1..80 bytes. The key is wiped at once.
+ */
 export function checkKeySources(deps: DoctorDeps, inspection: ConfigInspection): CheckResult[] {
   const seenNames = new Set<string>();
-  return inspection.policies.map(({ index, policy }) => {
-    const id = seenNames.has(policy.name) ? `key.${policy.name}#${index}` : `key.${policy.name}`;
+  return inspection.policies.flatMap(({ index, policy }) => {
+    const base = seenNames.has(policy.name) ? `key.${policy.name}#${index}` : `key.${policy.name}`;
     seenNames.add(policy.name);
-    const title = `Key of ao_policy ${policy.name}`;
-    const source = formatKeySource(policy.key_source);
-    const detail = { policy: policy.name, index, source };
-    try {
-      const key = resolveKey(policy.key_source, { env: deps.env, baseDir: inspection.baseDir });
-      const length = key.byteLength;
-      key.wipe();
-      return { id, title, status: 'pass', finding: `${length} bytes from ${source}`, detail: { ...detail, bytes: length } };
-    } catch (error) {
-      const message = error instanceof KeySourceError ? error.message : `${source} cannot be resolved`;
-      const { kind, ref, encoding } = policy.key_source;
-      const keyShape = `a key of 1 to 80 bytes${encoding === 'raw' ? '' : `, ${encoding}-encoded`}`;
-      const remedy =
-        kind === 'env'
-          ? `set ${ref} in the sidecar's environment (docker: -e ${ref} or an env file; never on the command line) to ${keyShape}`
-          : `make ${ref} a regular file this user can read, holding ${keyShape}`;
-      return { id, title, status: 'fail', finding: message, remedy, detail };
-    }
+    return policy.keys.map((key) => {
+      const single = key.position === undefined;
+      const id = single ? base : `${base}.key[${key.position}]`;
+      const title = single
+        ? `Key of ao_policy ${policy.name}`
+        : `Key ${key.position} of ao_policy ${policy.name} (send_id ${key.send_id}, recv_id ${key.recv_id}, ${key.role})`;
+      return checkKey(deps, inspection, { id, title, index, policy: policy.name, position: key.position, spec: key.key_source, algorithm: key.mac_alg });
+    });
   });
+}
+
+interface KeyUnderCheck {
+  readonly id: string;
+  readonly title: string;
+  readonly index: number;
+  readonly policy: string;
+  readonly position: number | undefined;
+  readonly spec: KeySourceSpec;
+  readonly algorithm: MacAlgorithm;
+}
+
+function checkKey(deps: DoctorDeps, inspection: ConfigInspection, key: KeyUnderCheck): CheckResult {
+  const { id, title, spec } = key;
+  const source = formatKeySource(spec);
+  const detail = {
+    policy: key.policy,
+    index: key.index,
+    ...(key.position === undefined ? {} : { key: key.position }),
+    source,
+    algorithm: key.algorithm,
+  };
+  try {
+    const secret = resolveKey(spec, { env: deps.env, baseDir: inspection.baseDir });
+    const length = secret.byteLength;
+    secret.wipe();
+    return { id, title, status: 'pass', finding: `${length} bytes from ${source}`, detail: { ...detail, bytes: length } };
+  } catch (error) {
+    const message = error instanceof KeySourceError ? error.message : `${source} cannot be resolved`;
+    const { kind, ref, encoding } = spec;
+    const keyShape = `a key of 1 to 80 bytes${encoding === 'raw' ? '' : `, ${encoding}-encoded`}`;
+    const remedy =
+      kind === 'env'
+        ? `set ${ref} in the sidecar's environment (docker: -e ${ref} or an env file; never on the command line) to ${keyShape}`
+        : `make ${ref} a regular file this user can read, holding ${keyShape}`;
+    return { id, title, status: 'fail', finding: message, remedy, detail };
+  }
 }
 
 /** The address the sidecar listens on, named as the config names it. */
@@ -434,5 +474,6 @@ function checkInitiatorPeer(subnets: readonly LocalSubnet[], config: Extract<Par
 
 /** The algorithms a config uses, to tell a refused algorithm that matters from one that does not. */
 export function algorithmsUsed(inspection: ConfigInspection): ReadonlySet<string> {
-  return new Set(inspection.policies.map(({ policy }) => policy.mac_alg));
+  // Every key's, not only the preferred one's: an accept key the kernel refuses stops the sidecar too.
+  return new Set(inspection.policies.flatMap(({ policy }) => policy.keys.map((key) => key.mac_alg)));
 }

@@ -78,6 +78,10 @@ export function renderMetrics(status: SidecarStatus): string {
   open.samples.push({ labels: {}, value: status.totals.connectionsOpen });
   const pendingConnections = family('connections_pending', 'gauge', 'Connections accepted and still being set up.');
   pendingConnections.samples.push({ labels: {}, value: status.totals.connectionsPending });
+  const refused = family('connections_refused_total', 'counter', 'Connections refused before any byte was relayed, by reason.');
+  for (const [reason, count] of Object.entries(status.totals.connectionsRefused)) refused.samples.push({ labels: { reason }, value: count });
+  const acceptErrors = family('accept_errors_total', 'counter', 'Accept errors the listener reported (EMFILE, ENFILE, ENOBUFS, ...).');
+  acceptErrors.samples.push({ labels: {}, value: status.totals.acceptErrors });
   const pendingRemovals = family('key_removals_pending', 'gauge', 'Keys waiting for the peer to move off them before removal.');
   pendingRemovals.samples.push({ labels: {}, value: status.totals.pendingKeyRemovals });
 
@@ -124,6 +128,8 @@ export function renderMetrics(status: SidecarStatus): string {
     uptime,
     open,
     pendingConnections,
+    refused,
+    acceptErrors,
     pendingRemovals,
     bytes,
     age,

@@ -4,8 +4,10 @@
  * totals, and the config generation with the last reload. Key ids, counters
  * and lengths only: no key bytes exist in any of these objects.
  */
+import { KNOWN_KEYS } from '../config/schema';
+import { ErrorCodes, type ErrorCode } from '../errors';
 import type { AoInfo, AoKeyInfo, TcpAoBinding } from '../native';
-import type { ReloadRecord } from '../rotation/controller';
+import type { ReloadProblem, ReloadRecord } from '../rotation/controller';
 import type { PendingRemoval } from '../rotation/reconcile';
 
 export interface AoCounters {
@@ -74,6 +76,9 @@ export interface SidecarStatus {
     readonly bytesClientToUpstream: number;
     readonly bytesUpstreamToClient: number;
     readonly pendingKeyRemovals: number;
+    /** Connections refused before a byte was relayed, by reason (every known reason, 0 included). */
+    readonly connectionsRefused: Readonly<Record<string, number>>;
+    readonly acceptErrors: number;
   };
 }
 
@@ -95,7 +100,46 @@ export interface StatusSource {
     readonly bytes: () => { readonly clientToUpstream: number; readonly upstreamToClient: number };
   }[];
   readonly pendingConnections: () => number;
+  readonly refusals: () => ReadonlyMap<string, number>;
+  readonly acceptErrors: () => number;
   readonly pendingRemovals: () => ReadonlyMap<number, readonly PendingRemoval[]>;
+}
+
+/** Socket names and the controller's own paths; FILE:LINE:COLUMN of a syntax error. */
+const FIXED_PATH = /^(?:\([a-z ]{1,32}\)|the listener|connection \d{1,12}|\/[\w./-]{0,512}:\d{1,9}:\d{1,9})$/;
+const SCHEMA_NAMES: ReadonlySet<string> = new Set(Object.values(KNOWN_KEYS).flat());
+
+/** A path that names only schema fields (with [n] indices), or a fixed form: never text from the file. */
+function isSafePath(path: string): boolean {
+  if (FIXED_PATH.test(path)) return true;
+  return path.split('.').every((segment) => {
+    const match = /^([a-z_]{1,64})((?:\[\d{1,6}\])*)$/.exec(segment);
+    return match !== null && SCHEMA_NAMES.has(match[1] as string);
+  });
+}
+
+function isErrorCode(code: string): code is ErrorCode {
+  return Object.prototype.hasOwnProperty.call(ErrorCodes, code);
+}
+
+/**
+ * A reload problem as the pages show it: the code, the registry's text for it
+ * and the path, never the message, which quotes what the config or a key
+ * source held. The full message is in the reload_failed log line.
+ */
+function publicProblem(problem: ReloadProblem): ReloadProblem {
+  const code = isErrorCode(problem.code) ? problem.code : 'ERR_TCPAO_INTERNAL';
+  return {
+    code,
+    path: isSafePath(problem.path) ? problem.path : '(config)',
+    message: ErrorCodes[code],
+    ...(problem.sysCode !== undefined && /^E[A-Z0-9]{1,15}$/.test(problem.sysCode) ? { sysCode: problem.sysCode } : {}),
+  };
+}
+
+function publicReload(record: ReloadRecord | undefined): ReloadRecord | null {
+  if (record === undefined) return null;
+  return { ...record, problems: record.problems.map(publicProblem), restartNeeded: record.restartNeeded.filter((name) => isSafePath(name)) };
 }
 
 function counters(info: AoInfo): AoCounters {
@@ -172,7 +216,7 @@ export function snapshot(source: StatusSource, binding: TcpAoBinding, now: numbe
     config: {
       source: source.configSource(),
       generation: source.generation(),
-      lastReload: source.lastReload() ?? null,
+      lastReload: publicReload(source.lastReload()),
       reloadsApplied: counts.applied,
       reloadsFailed: counts.failed,
     },
@@ -184,6 +228,8 @@ export function snapshot(source: StatusSource, binding: TcpAoBinding, now: numbe
       bytesClientToUpstream: connections.reduce((sum, connection) => sum + connection.bytesClientToUpstream, 0),
       bytesUpstreamToClient: connections.reduce((sum, connection) => sum + connection.bytesUpstreamToClient, 0),
       pendingKeyRemovals: [...pending.values()].reduce((sum, list) => sum + list.length, 0),
+      connectionsRefused: Object.fromEntries(source.refusals()),
+      acceptErrors: source.acceptErrors(),
     },
   };
 }

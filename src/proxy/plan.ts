@@ -26,6 +26,8 @@ export interface RelaySettings {
   readonly idleTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly maxConnections: number;
+  /** Connections open at once from one client address (the local client's, or the AO peer's). */
+  readonly maxConnectionsPerPeer: number;
   readonly keepalive: KeepaliveSettings;
 }
 

@@ -41,9 +41,34 @@ export interface ProxyServerOptions {
   readonly binding: Pick<TcpAoBinding, 'setKeepalive' | 'socketFd'>;
 }
 
+/**
+ * Every reason a connection is refused before a byte is relayed. /metrics
+ * shows each of them, 0 until it happens.
+ */
+export const REFUSAL_REASONS = [
+  'shutting_down',
+  'max_connections',
+  'max_connections_per_peer',
+  'not_authenticated',
+  'unknown_peer',
+  'retired_key',
+  'app_unreachable',
+  'wire_connect_timeout',
+  'wire_connect_refused',
+  'wire_connect_failed',
+  'no_key_for_peer',
+  'tcpao_unsupported',
+  'client_gone',
+  'internal_error',
+] as const;
+
 export interface ProxyServer {
   readonly server: Server;
   readonly sessions: SessionTracker;
+  /** Connections refused since start, by reason. */
+  refusals(): ReadonlyMap<string, number>;
+  /** Accept errors the listener reported (EMFILE, ENFILE, ENOBUFS, ...) since start. */
+  acceptErrors(): number;
   /** Connections still being set up (not yet relaying). */
   pendingCount(): number;
   /** Stops accepting; connections that arrive from now on are refused. */
@@ -85,23 +110,43 @@ export function applySocketSettings(
  * relays. Every accepted connection ends in exactly one log line: refused or
  * closed, with bytes each way, duration and reason.
  */
+/** The address a connection comes from, IPv4 peers of a dual-stack listener written as IPv4. */
+function peerAddressOf(client: Socket): string {
+  const raw = client.remoteAddress ?? '?';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(raw);
+  return mapped?.[1] ?? raw;
+}
+
 export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const { log, handler, relay: settings, binding } = options;
   const sessions = new SessionTracker();
   const pending = new Set<Socket>();
+  const refusals = new Map<string, number>(REFUSAL_REASONS.map((reason) => [reason, 0]));
+  const perPeer = new Map<string, number>();
+  let acceptErrors = 0;
   let accepting = true;
+
+  const countRefusal = (reason: string) => refusals.set(reason, (refusals.get(reason) ?? 0) + 1);
+  const release = (address: string) => {
+    const left = (perPeer.get(address) ?? 1) - 1;
+    if (left <= 0) perPeer.delete(address);
+    else perPeer.set(address, left);
+  };
 
   const server = createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, (client) => {
     const id = sessions.nextId();
+    const address = peerAddressOf(client);
     const peer = `${client.remoteAddress ?? '?'}:${client.remotePort ?? 0}`;
     const connLog = log.child({ conn: id, peer });
     client.on('error', () => undefined);
     if (!accepting) {
+      countRefusal('shutting_down');
       connLog.info({ event: 'connection_refused', reason: 'shutting_down' }, 'connection refused: shutting down');
       client.resetAndDestroy();
       return;
     }
     if (sessions.size + pending.size >= settings.maxConnections) {
+      countRefusal('max_connections');
       connLog.warn(
         { event: 'connection_refused', reason: 'max_connections', limit: settings.maxConnections },
         'connection refused: max_connections reached',
@@ -109,6 +154,17 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       client.resetAndDestroy();
       return;
     }
+    const fromPeer = perPeer.get(address) ?? 0;
+    if (fromPeer >= settings.maxConnectionsPerPeer) {
+      countRefusal('max_connections_per_peer');
+      connLog.warn(
+        { event: 'connection_refused', reason: 'max_connections_per_peer', limit: settings.maxConnectionsPerPeer, address },
+        `connection refused: ${address} already has max_connections_per_peer (${settings.maxConnectionsPerPeer}) connections`,
+      );
+      client.resetAndDestroy();
+      return;
+    }
+    perPeer.set(address, fromPeer + 1);
     pending.add(client);
     connLog.info({ event: 'connection_accepted' }, 'connection accepted');
     handler
@@ -124,12 +180,14 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
           if (legs.wire !== client) legs.wire.resetAndDestroy();
           throw error;
         }
-        relayConnection(id, peer, client, legs, connLog);
+        relayConnection(id, peer, client, legs, connLog, () => release(address));
       })
       .catch((error: unknown) => {
         pending.delete(client);
+        release(address);
         const refused =
           error instanceof ConnectionRefused ? error : new ConnectionRefused('internal_error', String(error));
+        countRefusal(refused.reason);
         connLog.warn(
           { event: 'connection_refused', reason: refused.reason, ...refused.context },
           `connection refused: ${refused.message}`,
@@ -138,7 +196,16 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       });
   });
 
-  const relayConnection = (id: number, peer: string, client: Socket, legs: OpenedLegs, connLog: Logger) => {
+  // Accept errors libuv cannot absorb (EMFILE past its reserve fd, ENOBUFS) would otherwise throw and end the process.
+  server.on('error', (error: NodeJS.ErrnoException) => {
+    acceptErrors += 1;
+    log.error(
+      { event: 'accept_error', code: error.code, syscall: error.syscall, acceptErrors },
+      `the listener could not accept a connection (${error.code ?? error.message}); still serving`,
+    );
+  });
+
+  const relayConnection = (id: number, peer: string, client: Socket, legs: OpenedLegs, connLog: Logger, ended: () => void) => {
     let lastCounters: Record<string, string | number> | undefined;
     const snapshotCounters = () => {
       if (legs.wire.destroyed) return;
@@ -157,6 +224,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     sessions.add({ id, peer, wireFd: legs.wireFd, relay });
     connLog.info({ event: 'relay_started', ...legs.context }, 'relay started');
     void relay.done.then((result) => {
+      ended();
       connLog.info(
         {
           event: 'connection_closed',
@@ -176,6 +244,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     server,
     sessions,
     pendingCount: () => pending.size,
+    refusals: () => refusals,
+    acceptErrors: () => acceptErrors,
     stopAccepting: () => {
       accepting = false;
       // close() stops listening at once; its callback would wait for every relay.

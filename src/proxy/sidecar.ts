@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { SidecarConfig } from '../config/load';
 import { keysForNewSockets, toKeySpec, wireKeysOf, type WireKey } from '../rotation/keyset';
 import { createLiveHandler, type Admission } from '../rotation/live-handler';
-import { startRuntime } from '../rotation/runtime';
+import { startRuntime, type Runtime } from '../rotation/runtime';
+import { holdHangups, releaseHangups } from '../rotation/startup-hangups';
 import { TcpAoError } from '../errors';
 import { defaultBinding, type TcpAoBinding } from '../native';
 import { describePolicies, formatEndpoint, type Endpoint, type ProxyPlan, type RelaySettings, type WirePolicy } from './plan';
@@ -49,6 +50,18 @@ function listenOn(
     });
   });
 }
+
+/**
+ * The forced path (reset what is left, close the metrics listener, remove the
+ * pid file, log shutdown_finished, exit) ends within this long after
+ * shutdown_timeout_secs; a watchdog exits at that point whatever is still
+ * running. The supervisor's grace and the container's stop timeout must be
+ * longer (docs/configuration.md).
+ */
+export const SHUTDOWN_FORCED_BOUND_MS = 1_000;
+
+/** How long reset relays get to report their end; a reset socket closes at once. */
+const RESET_WAIT_MS = 500;
 
 export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<RunningSidecar> {
   const { binding, log } = deps;
@@ -133,7 +146,7 @@ export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<
           'shutdown deadline reached; resetting the remaining connections',
         );
         proxy.sessions.abortAll('shutdown');
-        await proxy.sessions.drain(1_000);
+        await proxy.sessions.drain(RESET_WAIT_MS);
       }
       proxyLog.info({ event: 'shutdown_finished', clean: drained }, 'shutdown finished');
       return drained ? 'clean' : 'forced';
@@ -151,6 +164,7 @@ type RelayGlobals = Pick<
   | 'idle_timeout_secs'
   | 'connect_timeout_secs'
   | 'max_connections'
+  | 'max_connections_per_peer'
   | 'tcp_keepalive'
   | 'keepalive_time_secs'
   | 'keepalive_intvl_secs'
@@ -164,6 +178,7 @@ export function relaySettingsFrom(global: RelayGlobals): RelaySettings {
     idleTimeoutMs: global.idle_timeout_secs * 1_000,
     connectTimeoutMs: global.connect_timeout_secs * 1_000,
     maxConnections: global.max_connections,
+    maxConnectionsPerPeer: global.max_connections_per_peer,
     keepalive: {
       enabled: global.tcp_keepalive,
       idleSecs: global.keepalive_time_secs,
@@ -173,7 +188,7 @@ export function relaySettingsFrom(global: RelayGlobals): RelaySettings {
   };
 }
 
-/** Maps the validated config onto what the proxy needs; key bytes leave their SecretKey here. */
+/** Maps the validated config onto what the proxy needs; keys are their SecretKeys, never copies of the bytes. */
 export function planFromConfig(config: SidecarConfig): ProxyPlan {
   const relay = relaySettingsFrom(config.global);
   // New sockets get every key but the deprecated ones. On the initiator the first applicable policy's
@@ -209,25 +224,46 @@ export function planFromConfig(config: SidecarConfig): ProxyPlan {
  * Resolves after a clean shutdown; rejects when relays had to be cut.
  */
 export async function runSidecar(config: SidecarConfig, logger: Logger, binding: TcpAoBinding = defaultBinding()): Promise<void> {
+  // Before the first await: a HUP from now on is held until the runtime handles it as a reload.
+  holdHangups();
   const log = logger.child({ module: 'sidecar' });
   // The controller exists once the sidecar runs; until then every connection uses the first generation as is.
   let admit: Admission | undefined;
-  const sidecar = await startSidecar(planFromConfig(config), {
-    binding,
-    log: logger,
-    admit: (socket, kind) => admit?.(socket, kind),
-  });
-  const runtime = await startRuntime({ config, sidecar, logger, binding, planFromConfig });
+  let sidecar: RunningSidecar;
+  let runtime: Runtime;
+  try {
+    sidecar = await startSidecar(planFromConfig(config), {
+      binding,
+      log: logger,
+      admit: (socket, kind) => admit?.(socket, kind),
+    });
+    runtime = await startRuntime({ config, sidecar, logger, binding, planFromConfig });
+  } catch (error) {
+    // Start-up failed: SIGHUP gets its default action back.
+    releaseHangups();
+    throw error;
+  }
   admit = (socket, kind) => runtime.controller.admit(socket, kind);
   const deadlineMs = config.global.shutdown_timeout_secs * 1_000;
+  let watchdog: NodeJS.Timeout | undefined;
   const outcome = await new Promise<'clean' | 'forced'>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       if (signalled) {
         log.warn({ event: 'shutdown_aborted', signal }, `second ${signal}: exiting now`);
+        runtime.abandon();
         process.exit(1);
       }
       signalled = true;
       log.info({ event: 'signal', signal }, `${signal} received`);
+      watchdog = setTimeout(() => {
+        log.error(
+          { event: 'shutdown_finished', clean: false, watchdog: true, boundMs: deadlineMs + SHUTDOWN_FORCED_BOUND_MS },
+          'shutdown did not finish within shutdown_timeout_secs plus its forced-path bound; exiting now',
+        );
+        runtime.abandon();
+        process.exit(1);
+      }, deadlineMs + SHUTDOWN_FORCED_BOUND_MS);
+      watchdog.unref();
       void sidecar.shutdown(deadlineMs).then(resolve);
     };
     let signalled = false;
@@ -235,6 +271,7 @@ export async function runSidecar(config: SidecarConfig, logger: Logger, binding:
     process.on('SIGINT', onSignal);
   });
   await runtime.close();
+  clearTimeout(watchdog);
   if (outcome === 'forced') {
     throw new TcpAoError(
       'ERR_TCPAO_SHUTDOWN_TIMEOUT',

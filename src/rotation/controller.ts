@@ -11,18 +11,30 @@ import type { Logger } from 'pino';
 
 import type { IpFamily } from '../config/address';
 import { formatEndpoint } from '../config/address';
-import { ConfigError, loadConfigFile, type ConfigProblem, type LoadedConfig, type SidecarConfig } from '../config/load';
-import type { TcpAoBinding } from '../native';
+import { ConfigError, loadConfigFileAsync, type ConfigProblem, type LoadedConfig, type SidecarConfig } from '../config/load';
+import type { AoInfo, TcpAoBinding } from '../native';
 import { ConnectionRefused } from '../proxy/server';
 import {
   allKeys,
   changedIdentities,
   describeKey,
   generationFromConfig,
+  keyIdentity,
   keysForPeer,
   type KeyGeneration,
 } from './keyset';
-import { applySocketPlan, planSocket, type ApplyResult, type PendingRemoval, type SocketKind, type SocketPlan } from './reconcile';
+import {
+  applyReload,
+  applySocketPlan,
+  planSocket,
+  type ApplyResult,
+  type PendingRemoval,
+  type ReloadApplyResult,
+  type ReloadTarget,
+  type RemovedKey,
+  type SocketKind,
+  type SocketPlan,
+} from './reconcile';
 
 /** A relaying connection's wire socket, as the controller sees it. */
 export interface WireSocket {
@@ -47,6 +59,8 @@ export interface ReloadProblem {
   readonly code: string;
   readonly path: string;
   readonly message: string;
+  /** The system error behind a failed key change (EINVAL, ENODEV, ...). */
+  readonly sysCode?: string;
 }
 
 export interface ReloadRecord {
@@ -70,7 +84,7 @@ export interface RotationOptions {
   /** Environment for env: key sources (the process's own by default). */
   readonly env?: NodeJS.ProcessEnv;
   /** Loads the config on reload (the file at config.source by default). */
-  readonly load?: (source: string, mode: SidecarConfig['mode'], env: NodeJS.ProcessEnv) => LoadedConfig;
+  readonly load?: (source: string, mode: SidecarConfig['mode'], env: NodeJS.ProcessEnv) => LoadedConfig | Promise<LoadedConfig>;
 }
 
 const DEFAULT_RETRY_MS = 1_000;
@@ -86,9 +100,11 @@ const RESTART_ONLY_GLOBALS = [
   'keepalive_probes',
   'connect_timeout_secs',
   'max_connections',
+  'max_connections_per_peer',
   'shutdown_timeout_secs',
   'listen_backlog',
   'metrics_listen',
+  'metrics_allow_remote',
   'pid_file',
 ] as const;
 
@@ -173,6 +189,7 @@ export class RotationController {
   #reported = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  #reloads: Promise<unknown> = Promise.resolve();
 
   constructor(options: RotationOptions) {
     this.#binding = options.binding;
@@ -180,7 +197,7 @@ export class RotationController {
     this.#target = options.target;
     this.#retryMs = options.retryMs ?? DEFAULT_RETRY_MS;
     this.#env = options.env ?? process.env;
-    this.#load = options.load ?? ((source, mode, env) => loadConfigFile(source, { mode, env }));
+    this.#load = options.load ?? ((source, mode, env) => loadConfigFileAsync(source, { mode, env }));
     this.#config = options.config;
     this.#generation = generationFromConfig(options.config, 1);
   }
@@ -202,11 +219,21 @@ export class RotationController {
     return this.#pending;
   }
 
-  /** Re-reads the config file and its key sources; applies them only when everything is valid. */
-  reload(): ReloadRecord {
+  /**
+   * Re-reads the config file and its key sources without blocking the event
+   * loop (the data path keeps running meanwhile); applies them only when
+   * everything is valid. Reloads run one at a time, in the order asked for.
+   */
+  reload(): Promise<ReloadRecord> {
+    const run = this.#reloads.then(() => this.#reloadNow());
+    this.#reloads = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reloadNow(): Promise<ReloadRecord> {
     let loaded: LoadedConfig;
     try {
-      loaded = this.#load(this.#config.source, this.#config.mode, this.#env);
+      loaded = await this.#load(this.#config.source, this.#config.mode, this.#env);
     } catch (error) {
       return this.#failed(problemsOf(error));
     }
@@ -214,11 +241,18 @@ export class RotationController {
       return this.apply(loaded.config);
     } catch (error) {
       // Planning reads every socket before changing any; a failure there leaves them as they were.
+      // The new keys were never taken up, so nothing may keep their bytes.
+      if (this.#config !== loaded.config) wipeKeys(loaded.config);
       return this.#failed(problemsOf(error));
     }
   }
 
-  /** Validates `next` against the running state, then applies it; on any problem nothing changes. */
+  /**
+   * Validates `next` against the running state, then applies it to every
+   * socket as one change (add before delete); on any problem, a kernel refusal
+   * included, nothing changes or what changed is undone, and the reload is
+   * recorded as failed.
+   */
   apply(next: SidecarConfig): ReloadRecord {
     const refused = immutableChanges(this.#config, next);
     if (refused.length > 0) {
@@ -229,7 +263,7 @@ export class RotationController {
     const changed = changedIdentities(this.#generation, generation);
 
     // Plan every socket before touching any, so that a refusal leaves all of them as they were.
-    const plans: { fd: number; id: number | 'listener'; plan: SocketPlan }[] = [];
+    const plans: ReloadTarget[] = [];
     const inUse: ReloadProblem[] = [];
     if (this.#target.listenerFd !== undefined) {
       const fd = this.#target.listenerFd;
@@ -237,8 +271,9 @@ export class RotationController {
       plans.push({ fd, id: 'listener', plan });
     }
     for (const socket of this.#target.wireSockets()) {
-      const plan = this.#planFor(socket, generation, changed);
-      if (plan === undefined) continue;
+      const planned = this.#planFor(socket, generation, changed);
+      if (planned === undefined) continue;
+      const { plan, info } = planned;
       for (const key of plan.inUseChanges) {
         inUse.push({
           code: 'ERR_TCPAO_RELOAD_KEY_IN_USE',
@@ -249,22 +284,28 @@ export class RotationController {
             'to it (docs/key-rotation.md); nothing was applied',
         });
       }
-      plans.push({ fd: socket.fd, id: socket.id, plan });
+      plans.push({ fd: socket.fd, id: socket.id, plan, info });
     }
     if (inUse.length > 0) {
       wipeKeys(next);
       return this.#failed(inUse);
     }
 
-    let added = 0;
-    let removed = 0;
     // The listener first: new connections must find the new keys before the peer starts using them.
-    for (const entry of plans) {
-      const result = this.#run(entry.id, entry.fd, entry.plan);
-      added += result.added;
-      removed += result.removed;
-      if (entry.id !== 'listener') this.#notePending(entry.id, entry.plan.pending);
+    const running = new Map(allKeys(this.#generation).map((key) => [keyIdentity(key), key]));
+    const result = applyReload(this.#binding, plans, (identity) => running.get(identity));
+    if (!result.ok) {
+      wipeKeys(next);
+      return this.#failed(this.#installProblems(result));
     }
+    for (const key of result.removedKeys) this.#logRemoved(key.socket, key);
+    for (const entry of plans) {
+      if (entry.id === 'listener') continue;
+      const deferred = result.deferredDeletes.filter((item) => item.socket === entry.id).map((item) => item.removal);
+      this.#notePending(entry.id, [...entry.plan.pending, ...deferred]);
+    }
+    const added = result.added;
+    const removed = result.removedKeys.length;
     const previous = this.#config;
     this.#config = next;
     this.#generation = generation;
@@ -346,7 +387,7 @@ export class RotationController {
         'new connection brought to the current key generation',
       );
     }
-    this.#notePending(socket.id, plan.pending);
+    this.#notePending(socket.id, [...plan.pending, ...refusedDeletes(plan, result)]);
     this.#schedule();
   }
 
@@ -359,13 +400,13 @@ export class RotationController {
         this.#pending.delete(id);
         continue;
       }
-      const plan = this.#planFor(socket, this.#generation, new Set());
-      if (plan === undefined) {
+      const planned = this.#planFor(socket, this.#generation, new Set());
+      if (planned === undefined) {
         this.#pending.delete(id);
         continue;
       }
-      this.#run(id, socket.fd, plan);
-      this.#notePending(id, plan.pending);
+      const result = this.#run(id, socket.fd, planned.plan);
+      this.#notePending(id, [...planned.plan.pending, ...refusedDeletes(planned.plan, result)]);
     }
     this.#schedule();
   }
@@ -376,29 +417,64 @@ export class RotationController {
     this.#timer = undefined;
   }
 
-  #planFor(socket: WireSocket, generation: KeyGeneration, changed: ReadonlySet<string>): SocketPlan | undefined {
+  #planFor(socket: WireSocket, generation: KeyGeneration, changed: ReadonlySet<string>): { plan: SocketPlan; info: AoInfo } | undefined {
     const { keys, preferred } = keysForPeer(generation, socket.peerAddress, socket.family);
     try {
       const installed = this.#binding.getKeys(socket.fd);
       const info = this.#binding.getAoInfo(socket.fd);
-      return planSocket(this.#target.mode, { installed, info }, keys, preferred, changed);
+      return { plan: planSocket(this.#target.mode, { installed, info }, keys, preferred, changed), info };
     } catch {
       // The connection is closing and its fd is going away.
       return undefined;
     }
   }
 
+  #logRemoved(id: number | 'listener', key: RemovedKey): void {
+    if (key.reason === 'replaced') return;
+    this.#log.info(
+      { event: 'key_removed', socket: id, sendId: key.sendId, recvId: key.recvId, removal: key.reason },
+      `key send_id ${key.sendId}/recv_id ${key.recvId} removed from ${socketName(id)}`,
+    );
+  }
+
+  /** The problems of a reload that was undone, logged step by step and returned for the record. */
+  #installProblems(result: ReloadApplyResult): ReloadProblem[] {
+    const problems: ReloadProblem[] = [];
+    const { failure } = result;
+    if (failure !== undefined) {
+      this.#log.warn(
+        { event: 'key_apply_failed', socket: failure.socket, action: failure.action, code: failure.code, sysCode: failure.sysCode },
+        `could not ${failure.action} on ${socketName(failure.socket)}: ${failure.message}`,
+      );
+      problems.push({
+        code: 'ERR_TCPAO_RELOAD_KEY_INSTALL',
+        path: socketName(failure.socket),
+        message:
+          `could not ${failure.action} (${failure.sysCode ?? failure.code}): ${failure.message}; ` +
+          'every change this reload had made was undone and the running keys stay in force',
+        ...(failure.sysCode === undefined ? {} : { sysCode: failure.sysCode }),
+      });
+    }
+    for (const undone of result.rollbackFailures) {
+      this.#log.error(
+        { event: 'key_rollback_failed', socket: undone.socket, action: undone.action, code: undone.code, sysCode: undone.sysCode },
+        `could not undo the reload on ${socketName(undone.socket)} (${undone.action}): ${undone.message}`,
+      );
+      problems.push({
+        code: 'ERR_TCPAO_RELOAD_ROLLBACK',
+        path: socketName(undone.socket),
+        message: `could not ${undone.action} while undoing the reload (${undone.sysCode ?? undone.code}); restart the sidecar to reinstall its keys`,
+        ...(undone.sysCode === undefined ? {} : { sysCode: undone.sysCode }),
+      });
+    }
+    return problems;
+  }
+
   /** Applies a plan to one socket and logs every key removed and every step that failed. */
   #run(id: number | 'listener', fd: number, plan: SocketPlan): ApplyResult {
-    const where = id === 'listener' ? 'the listener' : `connection ${id}`;
+    const where = socketName(id);
     const result = applySocketPlan(this.#binding, fd, plan);
-    for (const key of result.removedKeys) {
-      if (key.reason === 'replaced') continue;
-      this.#log.info(
-        { event: 'key_removed', socket: id, sendId: key.sendId, recvId: key.recvId, removal: key.reason },
-        `key send_id ${key.sendId}/recv_id ${key.recvId} removed from ${where}`,
-      );
-    }
+    for (const key of result.removedKeys) this.#logRemoved(id, key);
     for (const failure of result.failures) {
       this.#log.warn(
         { event: 'key_apply_failed', socket: id, action: failure.action, code: failure.code },
@@ -458,8 +534,23 @@ export class RotationController {
   }
 }
 
+function socketName(id: number | 'listener'): string {
+  return id === 'listener' ? 'the listener' : `connection ${id}`;
+}
+
+/** The deletes of a plan that the kernel refused: they stay pending and are tried again. */
+function refusedDeletes(plan: SocketPlan, result: ApplyResult): PendingRemoval[] {
+  const removed = new Set(result.removedKeys.map((key) => `${key.sendId}/${key.recvId}`));
+  return plan.actions.flatMap((action) =>
+    action.kind === 'delete' && action.reason !== 'replaced' && !removed.has(`${action.key.sendId}/${action.key.recvId}`)
+      ? [{ sendId: action.key.sendId, recvId: action.key.recvId, removal: action.reason, waitingFor: 'kernel_refused' as const }]
+      : [],
+  );
+}
+
 const WAIT_TEXT: Readonly<Record<PendingRemoval['waitingFor'], string>> = {
   current_key: 'the peer stops asking for it (it is our current key: the peer\'s RNextKeyID)',
   rnext_key: 'it is no longer the key we ask the peer for (RNext)',
   peer_not_moved: 'the peer has signed a segment with the key we ask for',
+  kernel_refused: 'the kernel accepts the delete (it refused it; tried again every second)',
 };

@@ -1,8 +1,9 @@
 /**
  * Key generations: the keys a config asks for, in the shape the sockets hold
  * them, and the comparisons a reload needs (same ids, same material). Key
- * bytes stay inside their SecretKey; only toKeySpec() reveals them, right
- * before the addon takes them.
+ * bytes stay inside their SecretKey, the one owner: toKeySpec() hands the
+ * addon the SecretKey itself, and src/native.ts reveals a copy for the call
+ * and zeroes it afterwards, so plans and reloads hold no copies.
  */
 import { timingSafeEqual } from 'node:crypto';
 
@@ -140,7 +141,7 @@ export function changedIdentities(before: KeyGeneration, after: KeyGeneration): 
   return changed;
 }
 
-/** The addon's view of a key; the bytes leave their SecretKey here. */
+/** The addon's view of a key; the bytes stay in their SecretKey until the addon call. */
 export function toKeySpec(key: WireKey, flags: { readonly setCurrent?: boolean; readonly setRnext?: boolean } = {}): AoKeySpec {
   return {
     peer: key.peer,
@@ -148,7 +149,7 @@ export function toKeySpec(key: WireKey, flags: { readonly setCurrent?: boolean; 
     sendId: key.sendId,
     recvId: key.recvId,
     algorithm: key.algorithm,
-    key: key.secret.reveal(),
+    key: key.secret,
     maclen: key.maclen,
     ifindex: key.ifindex,
     excludeOptions: key.excludeOptions,

@@ -8,10 +8,15 @@ import { basename, dirname, resolve } from 'node:path';
 
 import TOML from '@iarna/toml';
 
+import { MAX_CONFIG_BYTES } from '../config/load.js';
+import { FileReadError, readRegularFileSync } from '../config/read-file.js';
+
 import type { CliCommand } from '../cli.js';
 import { TcpAoError } from '../errors.js';
 
 const PROGRAM = 'tcpao-proxy';
+/** A pid file holds one process id and a newline. */
+const MAX_PID_FILE_BYTES = 64;
 
 function usageError(message: string): TcpAoError {
   return new TcpAoError('ERR_TCPAO_USAGE', message);
@@ -21,9 +26,10 @@ function usageError(message: string): TcpAoError {
 function pidFileOf(configPath: string): string {
   let document: unknown;
   try {
-    document = TOML.parse(readFileSync(configPath, 'utf8'));
+    // The loader's reader: a config path that is a FIFO or a device is refused, never waited on.
+    document = TOML.parse(readRegularFileSync(configPath, MAX_CONFIG_BYTES).toString('utf8'));
   } catch {
-    throw usageError(`cannot read [global] pid_file from ${configPath}: the file is missing or not valid TOML (check it with tcpao-proxy check-config)`);
+    throw usageError(`cannot read [global] pid_file from ${configPath}: the file is missing, not a regular file or not valid TOML (check it with tcpao-proxy check-config)`);
   }
   const global = typeof document === 'object' && document !== null ? (document as Record<string, unknown>)['global'] : undefined;
   const file = typeof global === 'object' && global !== null ? (global as Record<string, unknown>)['pid_file'] : undefined;
@@ -48,12 +54,16 @@ function parsePid(text: string, where: string): number {
 function readPidFile(path: string): number {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFileSync(path, MAX_PID_FILE_BYTES).toString('utf8');
   } catch (error) {
-    const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-    throw targetError(
-      `cannot read the pid file ${path} (${typeof code === 'string' ? code : 'error'}); is the sidecar running with this pid_file?`,
-    );
+    const failure = error instanceof FileReadError ? error.failure : undefined;
+    const why =
+      failure === undefined || failure.reason === 'open' || failure.reason === 'read'
+        ? (failure?.code ?? 'error')
+        : failure.reason === 'not-regular'
+          ? `it is a ${failure.kind}, not a regular file`
+          : 'too large for a process id';
+    throw targetError(`cannot read the pid file ${path} (${why}); is the sidecar running with this pid_file?`);
   }
   return parsePid(text, `the pid file ${path}`);
 }

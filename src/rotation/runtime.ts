@@ -17,6 +17,7 @@ import type { ProxyPlan } from '../proxy/plan';
 import type { RunningSidecar } from '../proxy/sidecar';
 import { RotationController, type WireSocket } from './controller';
 import { parsePeer } from './live-handler';
+import { releaseHangups } from './startup-hangups';
 
 export interface RuntimeOptions {
   readonly config: SidecarConfig;
@@ -36,6 +37,8 @@ export interface Runtime {
   /** Runs a reload now, as SIGHUP does. */
   reload(): void;
   close(): Promise<void>;
+  /** What close() does, at once and without waiting: for an exit that cannot wait (second signal, watchdog). */
+  abandon(): void;
 }
 
 /** "addr:port" as the proxy logs a peer, split at the last colon (IPv6 addresses have colons too). */
@@ -104,9 +107,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   let failed = 0;
   const reload = () => {
     log.info({ event: 'reload_requested', generation: controller.generation }, 'reload requested');
-    const record = controller.reload();
-    if (record.result === 'applied') applied += 1;
-    else failed += 1;
+    void controller.reload().then((record) => {
+      if (record.result === 'applied') applied += 1;
+      else failed += 1;
+    });
   };
   const signal = options.reloadSignal ?? 'SIGHUP';
   const onSignal = () => reload();
@@ -136,6 +140,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       }));
     },
     pendingConnections: () => sidecar.proxy.pendingCount(),
+    refusals: () => sidecar.proxy.refusals(),
+    acceptErrors: () => sidecar.proxy.acceptErrors(),
     pendingRemovals: () => controller.pendingRemovals(),
   };
   const status = () => snapshot(source, binding);
@@ -153,6 +159,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw error;
   }
 
+  if (signal === 'SIGHUP') {
+    const early = releaseHangups();
+    if (early > 0) {
+      log.info({ event: 'reload_held', signals: early }, 'SIGHUP arrived during start-up; reloading now that the sidecar runs');
+      reload();
+    }
+  }
+
   return {
     controller,
     observability,
@@ -162,6 +176,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       process.off(signal, onSignal);
       controller.close();
       await observability?.close();
+      if (pidFile !== undefined) removePidFile(pidFile);
+    },
+    abandon() {
+      process.off(signal, onSignal);
+      controller.close();
+      observability?.server.closeAllConnections();
       if (pidFile !== undefined) removePidFile(pidFile);
     },
   };

@@ -9,17 +9,9 @@ import type { Manifest } from '../../src/bundle/manifest.js';
 import { checkReadiness, type Readiness } from '../../src/bundle/readiness.js';
 import { verifyBundle, type Problem } from '../../src/bundle/verify-bundle.js';
 import { FakeImageTool } from './fake-image-tool.js';
-import { absentCosign, copyBundle, prepareFixture, readJson, REPO_ROOT, rewriteReadmeConsistently, scratch, sha256, type PreparedFixture } from './fixture.js';
+import { absentCosign, copyBundle, flipByte, prepareFixture, readJson, REPO_ROOT, rewriteReadmeConsistently, scratch, sha256, type PreparedFixture } from './fixture.js';
 
 const fixture: Promise<PreparedFixture> = prepareFixture(t);
-
-
-function flipByte(path: string): void {
-  const data = readFileSync(path);
-  const at = Math.floor(data.length / 2);
-  data[at] = (data[at] as number) ^ 0x01;
-  writeFileSync(path, data);
-}
 
 function codesFor(problems: readonly Problem[], subject: string): string[] {
   return problems.filter((p) => p.subject === subject).map((p) => p.code).sort();

@@ -89,3 +89,20 @@ export function filesUnder(dir: string): string[] {
   }
   return out;
 }
+
+/** ARG defaults declared before the first FROM (the ones FROM lines may use). */
+export function globalArgs(instructions: readonly Instruction[]): Map<string, string> {
+  const args = new Map<string, string>();
+  for (const instruction of instructions) {
+    if (instruction.keyword === 'FROM') break;
+    if (instruction.keyword !== 'ARG') continue;
+    const [name, value] = instruction.args.split('=', 2);
+    args.set(name as string, value ?? '');
+  }
+  return args;
+}
+
+/** `${NAME}` and `$NAME` replaced by their values; unknown names stay as they are. */
+export function expandArgs(text: string, args: ReadonlyMap<string, string>): string {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (whole, braced?: string, bare?: string) => args.get((braced ?? bare) as string) ?? whole);
+}

@@ -1,31 +1,41 @@
 /**
  * Runs the real role entrypoints and supervise.sh on the host, with a fake
- * tcpao-proxy (doctor + sidecar) and a fake app, both fake-proc.js.
+ * tcpao-proxy (doctor + sidecar) and a fake app, both fake-proc.js, as the
+ * two bare uids of entrypoint-run.ts. entrypoint-isolation.test.ts runs them
+ * in a pid namespace for the key-isolation checks.
  */
 import t, { type Test } from 'tap';
 import TOML from '@iarna/toml';
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const ENTRYPOINT_DIR = path.join(ROOT, 'deploy', 'entrypoint');
 const FAKE_PROXY = path.join(ROOT, 'test', 'deploy', 'fixtures', 'fake-tcpao-proxy');
+const FAKE_PORT_GUARD = path.join(ROOT, 'test', 'deploy', 'fixtures', 'fake-port-guard');
 const FAKE_PROC_JS = path.join(__dirname, 'fixtures', 'fake-proc.js');
 const KEY = 'entrypoint-test-key-5f2b8c1d9e7a';
+const KEY_SHA256 = createHash('sha256').update(KEY).digest('hex');
+const APP_UID = 10_001;
+const SIDECAR_UID = 10_002;
 
 interface ProcState {
   readonly pid: number;
   readonly argv: string[];
+  readonly uid: number;
   readonly hasKeyEnv: boolean;
   readonly hasKeyFileEnv: boolean;
+  readonly keySha256?: string;
 }
 
 interface Run {
   readonly child: ChildProcess;
   readonly stateDir: string;
   readonly configPath: string;
+  readonly stagedKeyFile: string;
   stdout: string;
   stderr: string;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -71,13 +81,22 @@ function jsonLines(text: string): Record<string, unknown>[] {
 /** Starts a command with the fake proxy and app wired in; teardown kills whatever is left. */
 function start(t: Test, command: string, args: string[], env: Record<string, string>): Run {
   const stateDir = mkdtempSync(path.join(tmpdir(), 'tcpao-entrypoint-'));
+  // The app and the sidecar run as two other users; both write their state here.
+  chmodSync(stateDir, 0o777);
+  const shm = mkdtempSync('/dev/shm/tcpao-entrypoint-');
+  chmodSync(shm, 0o755);
+  const runtimeDir = path.join(shm, 'run');
   const configPath = path.join(stateDir, 'etc', 'config.toml');
   const child = spawn(command, args, {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       TCPAO_PROXY_BIN: FAKE_PROXY,
+      TCPAO_PORT_GUARD: FAKE_PORT_GUARD,
       TCPAO_TEMPLATE_DIR: path.join(ROOT, 'deploy', 'config'),
       TCPAO_CONFIG_PATH: configPath,
+      TCPAO_RUNTIME_DIR: runtimeDir,
+      TCPAO_APP_USER: String(APP_UID),
+      TCPAO_SIDECAR_USER: String(SIDECAR_UID),
       FAKE_STATE_DIR: stateDir,
       FAKE_PROC_JS,
       APP_CMD: `exec node ${FAKE_PROC_JS} app ${stateDir}`,
@@ -90,6 +109,7 @@ function start(t: Test, command: string, args: string[], env: Record<string, str
     child,
     stateDir,
     configPath,
+    stagedKeyFile: path.join(runtimeDir, 'key'),
     stdout: '',
     stderr: '',
     exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
@@ -106,6 +126,7 @@ function start(t: Test, command: string, args: string[], env: Record<string, str
       await run.exited;
     }
     rmSync(stateDir, { recursive: true, force: true });
+    rmSync(shm, { recursive: true, force: true });
   });
   return run;
 }
@@ -128,18 +149,21 @@ function assertNoKey(t: Test, run: Run): void {
   t.notMatch(run.stderr, KEY, 'no key on stderr');
 }
 
-t.test('initiator: renders, runs doctor, starts app then sidecar with the key only in the sidecar env', async (t) => {
+t.test('initiator: renders, runs doctor, starts app then sidecar; the key reaches the sidecar only, through its file', async (t) => {
   const run = startRole(t, 'initiator', INITIATOR_ENV);
   const { app, sidecar } = await bothUp(run);
 
   t.same(sidecar.argv, ['--mode', 'initiator', '--config', run.configPath]);
-  t.equal(sidecar.hasKeyEnv, true, 'the sidecar inherits TCPAO_KEY');
+  t.equal(sidecar.hasKeyEnv, false, 'the sidecar does not inherit TCPAO_KEY');
+  t.equal(sidecar.keySha256, KEY_SHA256, 'it reads the key from the staged file');
   t.equal(app.hasKeyEnv, false, 'the app does not see TCPAO_KEY');
+  t.same([app.uid, sidecar.uid], [APP_UID, SIDECAR_UID], 'each runs as its own user');
   t.equal(readFileSync(path.join(run.stateDir, 'doctor.args'), 'utf8').trim(), `doctor --config ${run.configPath}`);
 
   const config = TOML.parse(readFileSync(run.configPath, 'utf8')) as Record<string, any>;
   t.equal(config.initiator.remote_ao, '10.10.10.2:1790');
-  t.equal(config.ao_policy[0].key_source, 'env:TCPAO_KEY');
+  t.equal(config.ao_policy[0].key_source, `file:${run.stagedKeyFile}`);
+  t.equal(config.global.shutdown_timeout_secs, 8, 'the drain ends before the supervisor grace');
   t.notMatch(readFileSync(run.configPath, 'utf8'), KEY, 'no key in the rendered config');
 
   for (const pid of [run.child.pid as number, app.pid, sidecar.pid]) {
@@ -205,22 +229,29 @@ for (const [signal, status] of [
 }
 
 t.test('an app that ignores SIGTERM is killed after the grace period', async (t) => {
-  const run = startRole(t, 'terminator', {
-    ...TERMINATOR_ENV,
-    SUPERVISE_STOP_GRACE_SECS: '1',
-    APP_CMD: "trap '' TERM; echo $$ > \"$FAKE_STATE_DIR/stubborn.pid\"; while :; do sleep 1; done",
-  });
-  const sidecar = await waitFor('the sidecar', () => readState(run, 'sidecar'));
+  // supervise.sh alone: the entrypoint refuses a grace this short against the templates' 8 s drain.
+  const run = start(t, path.join(ENTRYPOINT_DIR, 'supervise.sh'), [
+    '--app',
+    "trap '' TERM; echo $$ > \"$FAKE_STATE_DIR/stubborn.pid\"; while :; do sleep 1; done",
+    '--',
+    'bash',
+    '-c',
+    'exec node "$FAKE_PROC_JS" sidecar "$FAKE_STATE_DIR"',
+  ], { SUPERVISE_STOP_GRACE_SECS: '1' });
   const stubborn = await waitFor('the app', () => {
     const file = path.join(run.stateDir, 'stubborn.pid');
     return existsSync(file) && readFileSync(file, 'utf8').trim() !== '' ? Number(readFileSync(file, 'utf8')) : undefined;
   });
-  process.kill(sidecar.pid, 'SIGKILL');
+  await waitFor('the sidecar', () => readState(run, 'sidecar'));
+  await waitFor('the supervisor to be up', () => (jsonLines(run.stderr).some((e) => e.msg === 'started app and sidecar') ? true : undefined));
+  run.child.kill('SIGTERM');
   const { code } = await run.exited;
-  t.equal(code, 137);
+  t.equal(code, 143);
   t.equal(alive(stubborn), false, 'the stubborn app was killed');
+  t.ok(jsonLines(run.stderr).some((e) => e.msg === 'grace period over; killing what is left' && e.stop_grace_secs === 1), 'the supervisor says it used SIGKILL');
   const stopped = jsonLines(run.stderr).find((e) => e.msg === 'both processes stopped');
   t.equal(stopped?.app_status, 137, 'the app ended by SIGKILL');
+  t.equal(stopped?.sidecar_status, 0, 'the sidecar stopped on SIGTERM');
 });
 
 t.test('doctor failing: the entrypoint prints its report and refuses to start', async (t) => {
@@ -230,6 +261,35 @@ t.test('doctor failing: the entrypoint prints its report and refuses to start', 
   t.match(run.stderr, 'fake doctor: kernel TCP-AO check FAILED', 'the report is shown');
   const refusal = jsonLines(run.stderr).find((e) => e.level === 50);
   t.match(refusal?.msg, /doctor reported a failing check; refusing to start/);
+  t.equal(readState(run, 'app'), undefined, 'the app was never started');
+  t.equal(readState(run, 'sidecar'), undefined, 'the sidecar was never started');
+});
+
+t.test("terminator: off-host TCP to the app's ports (gobmp's two and FORWARD_PLAIN's) is dropped before the app starts", async (t) => {
+  const run = startRole(t, 'terminator', { ...TERMINATOR_ENV, FORWARD_PLAIN: '127.0.0.1:11020' });
+  await bothUp(run);
+  t.equal(readFileSync(path.join(run.stateDir, 'guard.args'), 'utf8').trim(), '11019 11020 56767', "the guard got the image's app ports and FORWARD_PLAIN's, each once");
+  const lines = jsonLines(run.stderr);
+  const guarded = lines.findIndex((e) => e.msg === "off-host TCP to the app's ports is dropped");
+  t.ok(guarded >= 0, 'the entrypoint logs the guard');
+  t.equal(lines[guarded]?.ports, '11019 11020 56767');
+  t.ok(guarded < lines.findIndex((e) => typeof e.msg === 'string' && e.msg.startsWith('starting the app')), 'before the app starts');
+});
+
+t.test('initiator: its app only dials out, so no port guard runs', async (t) => {
+  const run = startRole(t, 'initiator', INITIATOR_ENV);
+  await bothUp(run);
+  t.notOk(existsSync(path.join(run.stateDir, 'guard.args')), 'the guard was not called');
+});
+
+t.test('terminator: a port guard that cannot be installed (no CAP_NET_ADMIN) refuses to start anything', async (t) => {
+  const run = startRole(t, 'terminator', { ...TERMINATOR_ENV, FAKE_GUARD_FAIL: '1' });
+  const { code } = await run.exited;
+  t.equal(code, 1);
+  const refusal = jsonLines(run.stderr).find((e) => e.level === 50);
+  t.equal(refusal?.code, 'ERR_TCPAO_PORT_GUARD');
+  t.match(refusal?.msg, /refusing to start the app exposed \(run the container with --cap-add NET_ADMIN\)/);
+  t.match(refusal?.detail, /Operation not permitted/, 'with what nft said');
   t.equal(readState(run, 'app'), undefined, 'the app was never started');
   t.equal(readState(run, 'sidecar'), undefined, 'the sidecar was never started');
 });
@@ -255,7 +315,7 @@ t.test('bad input is refused with exit 2 and one coded line, before anything sta
   }
 });
 
-t.test('TCPAO_KEY_FILE: the config points at the file and no process gets TCPAO_KEY', async (t) => {
+t.test('TCPAO_KEY_FILE: the key is staged from the file and no process gets TCPAO_KEY or TCPAO_KEY_FILE', async (t) => {
   const keyDir = mkdtempSync(path.join(tmpdir(), 'tcpao-key-'));
   t.teardown(() => rmSync(keyDir, { recursive: true, force: true }));
   const keyFile = path.join(keyDir, 'tcpao_key');
@@ -263,10 +323,11 @@ t.test('TCPAO_KEY_FILE: the config points at the file and no process gets TCPAO_
   const run = startRole(t, 'terminator', { PEER_IP: '10.10.10.1', TCPAO_KEY_FILE: keyFile });
   const { app, sidecar } = await bothUp(run);
   const config = TOML.parse(readFileSync(run.configPath, 'utf8')) as Record<string, any>;
-  t.equal(config.ao_policy[0].key_source, `file:${keyFile}`);
+  t.equal(config.ao_policy[0].key_source, `file:${run.stagedKeyFile}`);
+  t.equal(sidecar.keySha256, KEY_SHA256, 'the staged copy holds the key');
   t.equal(sidecar.hasKeyEnv, false);
-  t.equal(sidecar.hasKeyFileEnv, true, 'the sidecar still knows the file');
-  t.equal(app.hasKeyFileEnv, false, 'the app does not');
+  t.equal(sidecar.hasKeyFileEnv, false, 'the sidecar needs no TCPAO_KEY_FILE');
+  t.equal(app.hasKeyFileEnv, false, 'nor does the app');
   run.child.kill('SIGTERM');
   await run.exited;
   assertNoKey(t, run);
@@ -337,3 +398,48 @@ t.test(
     assertNoKey(t, run);
   },
 );
+
+t.test('supervise.sh: a SIGHUP that the sidecar does not catch yet is held back, not passed on to end it', async (t) => {
+  const supervise = path.join(ENTRYPOINT_DIR, 'supervise.sh');
+  // `sleep` never installs a SIGHUP handler, like a sidecar still starting up.
+  const sidecarCmd = 'echo $$ > "$FAKE_STATE_DIR/sleeper.pid"; exec sleep 600';
+  const run = start(t, supervise, ['--app', `exec node ${FAKE_PROC_JS} app "$FAKE_STATE_DIR"`, '--', 'bash', '-c', sidecarCmd], {});
+  await waitFor('the app', () => readState(run, 'app'));
+  const sleeper = await waitFor('the sidecar', () => {
+    const file = path.join(run.stateDir, 'sleeper.pid');
+    return existsSync(file) && readFileSync(file, 'utf8').trim() !== '' ? Number(readFileSync(file, 'utf8')) : undefined;
+  });
+  await waitFor('the supervisor to be up', () => (jsonLines(run.stderr).some((e) => e.msg === 'started app and sidecar') ? true : undefined));
+  run.child.kill('SIGHUP');
+  const held = await waitFor('the held-back line', () => jsonLines(run.stderr).find((e) => e.signal === 'HUP'));
+  t.equal(held.level, 40);
+  t.match(held.msg, /before the sidecar could reload; ignored it/);
+  t.equal(alive(sleeper), true, 'the sidecar is still running');
+  t.equal(run.child.exitCode, null, 'so is the supervisor');
+  run.child.kill('SIGTERM');
+  t.equal((await run.exited).code, 143);
+  if (alive(sleeper)) process.kill(sleeper, 'SIGKILL');
+});
+
+t.test('an init or shell in front of the entrypoint that holds TCPAO_KEY in its environment is refused', async (t) => {
+  // bash runs the entrypoint as a child (it must still run `exit`), so bash keeps TCPAO_KEY in its /proc/PID/environ.
+  const run = start(t, 'bash', ['-c', `"${path.join(ENTRYPOINT_DIR, 'terminator.sh')}"; exit $?`], TERMINATOR_ENV);
+  t.equal((await run.exited).code, 2);
+  const refusal = jsonLines(run.stderr).find((e) => e.level === 50);
+  t.equal(refusal?.code, 'ERR_TCPAO_USAGE');
+  t.match(refusal?.msg, /the parent process \(PID \d+, bash\) was started with TCPAO_KEY/);
+  t.equal(readState(run, 'app'), undefined, 'nothing started');
+  assertNoKey(t, run);
+
+  const keyDir = mkdtempSync(path.join(tmpdir(), 'tcpao-key-'));
+  t.teardown(() => rmSync(keyDir, { recursive: true, force: true }));
+  writeFileSync(path.join(keyDir, 'key'), KEY, { mode: 0o600 });
+  const fromFile = start(t, 'bash', ['-c', `"${path.join(ENTRYPOINT_DIR, 'terminator.sh')}"; exit $?`], {
+    PEER_IP: '10.10.10.1',
+    TCPAO_KEY_FILE: path.join(keyDir, 'key'),
+  });
+  await waitFor('the sidecar', () => readState(fromFile, 'sidecar'));
+  t.pass('with TCPAO_KEY_FILE the parent holds only a path, and the entrypoint starts');
+  fromFile.child.kill('SIGTERM');
+  await fromFile.exited;
+});

@@ -12,8 +12,10 @@ const SCRIPTS = [
   'deploy/entrypoint/initiator.sh',
   'deploy/entrypoint/terminator.sh',
   'deploy/entrypoint/supervise.sh',
+  'deploy/entrypoint/users.sh',
   'deploy/entrypoint/guard-local-ports.sh',
   'scripts/render-config',
+  'scripts/build-apps',
   'test/deploy/fixtures/fake-tcpao-proxy',
 ];
 

@@ -67,8 +67,13 @@ for (const [file, image] of [
     t.equal(steps[login]?.with?.registry, '${{ env.REGISTRY }}');
     t.equal(steps[login]?.with?.password, '${{ secrets.GITHUB_TOKEN }}', 'the job token, no stored credential');
     const pushed = steps[build]?.with ?? {};
-    t.equal(pushed.file, `deploy/images/${image}/Dockerfile`);
-    t.equal(pushed.context, '.');
+    const stage = indexOf(steps, (s) => /scripts\/build-images --context-only/.test(s.run ?? ''), 'stages the build context');
+    t.ok(testSidecar < stage && stage < build, 'the context is staged after the tests, before the build');
+    t.match(steps[stage]?.run, /GITHUB_OUTPUT/, 'the staged directory is a step output');
+    t.equal(pushed.context, '${{ steps.context.outputs.dir }}', 'builds in the staged context');
+    t.equal(pushed.file, `\${{ steps.context.outputs.dir }}/deploy/images/${image}/Dockerfile`);
+    const buildArgs = String(pushed['build-args']).trim().split('\n');
+    t.same(buildArgs, ['BUILD_BASE=node:20.20.2-bookworm', 'RUNTIME_BASE=node:20.20.2-bookworm-slim'], 'the official bases, same Node as the local ones');
     t.equal(pushed.push, true);
     const meta = steps.find((s) => s.uses?.startsWith('docker/metadata-action@'));
     t.match(String(meta?.with?.tags), /type=raw,value=\$\{\{ github\.event\.inputs\.image_tag \}\}/, 'tags the requested image_tag');
@@ -114,6 +119,7 @@ t.test('Makefile targets are thin aliases of npm scripts', async (t) => {
     'test-functional-strict': 'npm run test:functional',
     doctor: 'npm run doctor',
     demo: 'npm run demo',
+    images: 'npm run --silent images',
   };
   for (const [target, command] of Object.entries(expected)) t.same(targets.get(target), [command], `make ${target} -> ${command}`);
   t.match(makefile, /^\.PHONY: test test-functional-strict doctor demo$/m);

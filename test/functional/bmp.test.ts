@@ -45,7 +45,9 @@ function missingTools(): string[] {
 function labDir(t: Test): LabFiles {
   const dir = mkdtempSync(join(tmpdir(), 'tcpao-bmp-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return writeLabFiles(dir);
+  const files = writeLabFiles(dir);
+  t.teardown(() => rmSync(files.runtimeRoot, { recursive: true, force: true }));
+  return files;
 }
 
 const isEvent = (name: string) => (line: JsonLine) => line['event'] === name;

@@ -2,6 +2,7 @@
  * SecretKey redaction and the key sources: env/file, raw/hex/base64, the
  * trailing newline rule, length limits, and messages that never carry keys.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import {
   SecretKey,
   type KeySourceSpec,
 } from '../../src/config/keys.js';
+import { keyBytes } from '../helpers/key-bytes';
 import { loadConfigText } from '../../src/config/load.js';
 import { describePolicy } from '../../src/config/policy.js';
 import { toKeySpec, wireKeysOf } from '../../src/rotation/keyset.js';
@@ -126,6 +128,44 @@ t.test('env sources: the UTF-8 bytes of the value, exactly', async (t) => {
   t.throws(() => resolveEnv('env-hex:HLONG', { HLONG: 'ab'.repeat(81) }), { message: /holds 81 bytes once decoded from hex/ });
 });
 
+t.test('a key in the process environment is moved out of it, never read as a string, and found again by a reload', async (t) => {
+  const name = 'TCPAO_UNIT_TAKEN_KEY';
+  process.env[name] = Buffer.from(KEY_TEXT).toString('hex');
+  t.teardown(() => {
+    delete process.env[name];
+  });
+  const first = resolveEnv(`env-hex:${name}`, process.env);
+  t.same(Buffer.from(first.reveal()), KEY_BYTES, 'the key decodes from the environment');
+  t.equal(process.env[name], undefined, 'the variable is gone from the environment afterwards');
+  const again = resolveEnv(`env-hex:${name}`, process.env);
+  t.same(Buffer.from(again.reveal()), KEY_BYTES, 'a reload reads the same key from the one stored copy');
+  t.not(again, first, 'as a SecretKey of its own, so wiping the old config leaves it intact');
+  first.wipe();
+  t.same(Buffer.from(again.reveal()), KEY_BYTES);
+  process.env[name] = Buffer.from('a-key-set-again-inside').toString('hex');
+  t.same(Buffer.from(resolveEnv(`env-hex:${name}`, process.env).reveal()), Buffer.from('a-key-set-again-inside'), 'a value set again is taken afresh');
+});
+
+t.test('hex and base64 keys decode from bytes exactly as before', async (t) => {
+  const all = Buffer.from(Array.from({ length: 80 }, (_, i) => (i * 37 + 11) & 0xff));
+  for (const length of [1, 2, 3, 4, 5, 16, 20, 79, 80]) {
+    const bytes = all.subarray(0, length);
+    const env = {
+      HEX: bytes.toString('hex'),
+      UPPER: bytes.toString('hex').toUpperCase(),
+      B64: bytes.toString('base64'),
+      B64URL: bytes.toString('base64url'),
+    };
+    for (const spec of ['env-hex:HEX', 'env-hex:UPPER', 'env-base64:B64', 'env-base64:B64URL']) {
+      t.same(Buffer.from(resolveEnv(spec, env).reveal()), bytes, `${spec}, ${length} bytes`);
+    }
+  }
+  t.throws(() => resolveEnv('env-base64:PAD3', { PAD3: 'AP8Q===' }), { message: /is not valid base64/ }, 'three = are too many');
+  t.throws(() => resolveEnv('env-base64:ONLYPAD', { ONLYPAD: '==' }), { message: /is not valid base64/ });
+  t.throws(() => resolveEnv('env-base64:LEN1', { LEN1: 'AAAAA' }), { message: /is not valid base64/ }, 'a length of 4n+1 is impossible');
+  t.throws(() => resolveEnv('env-hex:GAP', { GAP: '00 ff' }), { message: /is not valid hex/ }, 'no inner spaces');
+});
+
 function resolveEnv(text: string, env: NodeJS.ProcessEnv): SecretKey {
   const parsed = parseKeySource(text);
   if (!parsed.ok) throw new Error(parsed.message);
@@ -160,7 +200,6 @@ t.test('file sources: exactly one trailing newline is stripped from raw files', 
   t.same(read('file:plain.key'), Buffer.from('abc'));
   t.same(read('file:newline.key'), Buffer.from('abc'));
   t.same(read('file:two.key'), Buffer.from('abc\n'), 'only one newline');
-  t.same(read('file:crlf.key'), Buffer.from('abc\r'), 'a carriage return is key material');
   t.same(read('file:space.key'), Buffer.from('abc '));
   t.same(read('file:binary.key'), Buffer.from([0, 1, 2, 0x0a]));
   t.same(read(`file:${join(dir, 'plain.key')}`), Buffer.from('abc'), 'absolute paths');
@@ -174,7 +213,63 @@ t.test('file sources: exactly one trailing newline is stripped from raw files', 
   t.throws(() => read('file:missing.key'), { message: `key file ${join(dir, 'missing.key')} cannot be opened: no such file (ENOENT)` });
   t.throws(() => read('file:a-directory'), { message: `key file ${join(dir, 'a-directory')} is a directory, not a file` });
   t.throws(() => read('file:plain.key/below'), { message: /ENOTDIR/ });
-  t.throws(() => read('file:/dev/null'), { message: 'key file /dev/null is not a regular file' });
+  t.throws(() => read('file:/dev/null'), { message: /^key file \/dev\/null is a character device, not a regular file; / });
+});
+
+t.test('a CRLF key file is refused, not read as a key ending in \\r', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpao-keys-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'crlf.key'), 'abc\r\n');
+  writeFileSync(join(dir, 'crlf.hex'), '0a0b0c\r\n');
+  writeFileSync(join(dir, 'crlf.b64'), 'AAEC\r\n');
+  const spec = (text: string): KeySourceSpec => {
+    const parsed = parseKeySource(text);
+    if (!parsed.ok) throw new Error(parsed.message);
+    return parsed.value;
+  };
+  t.throws(() => resolveKey(spec('file:crlf.key'), { env: {}, baseDir: dir }), {
+    constructor: KeySourceError,
+    message: `key file ${join(dir, 'crlf.key')} ends with a Windows line ending (CRLF): only the \\n is dropped, so the \\r would become part of the key and differ from the peer's; convert it with \`dos2unix FILE\`, or use file-hex: or file-base64:`,
+  });
+  t.same(Buffer.from(resolveKey(spec('file-hex:crlf.hex'), { env: {}, baseDir: dir }).reveal()), Buffer.from([0x0a, 0x0b, 0x0c]), 'encoded files ignore line endings');
+  t.same(Buffer.from(resolveKey(spec('file-base64:crlf.b64'), { env: {}, baseDir: dir }).reveal()), Buffer.from([0, 1, 2]));
+});
+
+t.test('a key file starting with a UTF-8 BOM is refused in every encoding', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpao-keys-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+  const files = { 'bom.key': 'abc', 'bom.hex': '0a0b0c', 'bom.b64': 'AAEC' };
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), Buffer.concat([bom, Buffer.from(content)]));
+  for (const [source, name] of [['file', 'bom.key'], ['file-hex', 'bom.hex'], ['file-base64', 'bom.b64']] as const) {
+    const parsed = parseKeySource(`${source}:${name}`);
+    if (!parsed.ok) throw new Error(parsed.message);
+    t.throws(() => resolveKey(parsed.value, { env: {}, baseDir: dir }), {
+      constructor: KeySourceError,
+      message: new RegExp(`^key file ${join(dir, name).replace(/[.]/g, '\\.')} starts with a UTF-8 byte order mark \\(EF BB BF\\)`),
+    }, source);
+  }
+});
+
+t.test('a key file that is a FIFO or a device is refused at once, never read', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpao-keys-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const fifo = join(dir, 'key.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const cases = [
+    [fifo, 'a FIFO'],
+    ['/dev/zero', 'a character device'],
+    ['/dev/urandom', 'a character device'],
+  ] as const;
+  for (const [path, kind] of cases) {
+    const parsed = parseKeySource(`file:${path}`);
+    if (!parsed.ok) throw new Error(parsed.message);
+    // Without O_NONBLOCK opening the FIFO waits for a writer, and this test would never end.
+    t.throws(() => resolveKey(parsed.value, { env: {}, baseDir: dir }), {
+      constructor: KeySourceError,
+      message: `key file ${path} is ${kind}, not a regular file; keys are read only from regular files (a FIFO or device could block or never end)`,
+    }, path);
+  }
 });
 
 t.test('a policy maps onto the addon contract (wireKeysOf, then toKeySpec)', async (t) => {
@@ -189,7 +284,7 @@ t.test('a policy maps onto the addon contract (wireKeysOf, then toKeySpec)', asy
   const [wireKey] = wireKeysOf(policy);
   if (wireKey === undefined) throw new Error('no wire key');
   const spec = toKeySpec(wireKey, { setCurrent: true, setRnext: true });
-  t.same({ ...spec, key: Buffer.from(spec.key) }, {
+  t.same({ ...spec, key: keyBytes(spec.key) }, {
     peer: '2001:db8::',
     prefixLength: 64,
     sendId: 3,

@@ -2,6 +2,7 @@
 // app endpoint and peer addresses. The binding is a mock (TCP-AO is not under
 // test here); binds and connects are real where the case is about them. No
 // rendering of any report may contain the key, in any encoding.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
@@ -13,10 +14,12 @@ import { renderHuman, renderJson } from '../../src/doctor/report';
 import type { CheckResult, DoctorReport } from '../../src/doctor/types';
 import {
   assertKeyAbsent,
+  fakeBinding,
   fakeDeps,
   initiatorToml,
   quietNetwork,
   scratchDir,
+  syscallError,
   terminatorToml,
   withInterface,
   writeConfig,
@@ -340,4 +343,70 @@ t.test('--mode must match the config', async (t) => {
   const valid = check(report, 'config.valid');
   t.equal(valid.status, 'fail');
   t.match(valid.finding, /--mode initiator was given but this config has a \[terminator\] section/);
+});
+
+/** A terminator policy with a preferred env key and an accept key of the given source and algorithm. */
+function rolloverToml(acceptSource: string, acceptAlg = 'hmac-sha256'): string {
+  return [
+    '[terminator]',
+    'listen_ao = "127.0.0.1:1790"',
+    'forward_plain = "127.0.0.1:11019"',
+    '',
+    '[[ao_policy]]',
+    'name = "bmp-wire"',
+    'peer_ip = "127.0.0.1"',
+    '[[ao_policy.key]]',
+    'send_id = 1',
+    'recv_id = 1',
+    'mac_alg = "hmac-sha256"',
+    'key_source = "env:TCPAO_KEY"',
+    'role = "preferred"',
+    '[[ao_policy.key]]',
+    'send_id = 2',
+    'recv_id = 2',
+    `mac_alg = "${acceptAlg}"`,
+    `key_source = "${acceptSource}"`,
+    'role = "accept"',
+    '',
+  ].join('\n');
+}
+
+t.test('a non-preferred [[ao_policy.key]] with a missing file fails its own key check', async (t) => {
+  const dir = scratchDir(t);
+  const report = await doctorOn(t, writeConfig(dir, rolloverToml(`file:${join(dir, 'next.key')}`)), quietNetwork);
+  const preferred = check(report, 'key.bmp-wire.key[0]');
+  t.equal(preferred.status, 'pass');
+  t.equal(preferred.title, 'Key 0 of ao_policy bmp-wire (send_id 1, recv_id 1, preferred)');
+  const accept = check(report, 'key.bmp-wire.key[1]');
+  t.equal(accept.status, 'fail', 'the sidecar would exit 2 on it, so the doctor fails too');
+  t.match(accept.finding, /next\.key cannot be opened: no such file \(ENOENT\)/);
+  t.same(accept.detail, { policy: 'bmp-wire', index: 0, key: 1, source: `file:${join(dir, 'next.key')}`, algorithm: 'hmac-sha256' });
+  t.equal(report.ok, false);
+});
+
+t.test("a non-preferred key's algorithm counts as used: the kernel refusing it fails the doctor", async (t) => {
+  const dir = scratchDir(t);
+  const binding = fakeBinding({ refuse: { 'aes-128-cmac': syscallError('ENOENT', 2) } });
+  const report = await runDoctor(fakeDeps({ env: ENV, binding, ...quietNetwork }), {
+    configPath: writeConfig(dir, rolloverToml('env:TCPAO_KEY', 'aes-128-cmac')),
+  });
+  const cmac = check(report, 'mac.aes-128-cmac');
+  t.equal(cmac.status, 'fail', 'not a warning: the accept key uses it');
+  t.notMatch(cmac.finding, /not used by this config/);
+  t.equal(report.ok, false);
+});
+
+t.test('a config path or key file that is a FIFO fails its check at once instead of hanging the doctor', async (t) => {
+  const dir = scratchDir(t);
+  const configFifo = join(dir, 'config.fifo');
+  const keyFifo = join(dir, 'key.fifo');
+  execFileSync('mkfifo', [configFifo, keyFifo]);
+  const onConfig = await doctorOn(t, configFifo, quietNetwork);
+  t.equal(check(onConfig, 'config.valid').status, 'fail');
+  t.match(check(onConfig, 'config.valid').finding, /config\.fifo: is a FIFO, not a regular file/);
+  const onKey = await doctorOn(t, writeConfig(dir, terminatorToml('127.0.0.1:1790', '127.0.0.1:11019', [{ keySource: `file:${keyFifo}` }])), quietNetwork);
+  t.equal(check(onKey, 'key.bmp-wire').status, 'fail');
+  t.match(check(onKey, 'key.bmp-wire').finding, /key\.fifo is a FIFO, not a regular file/);
+  const onDevice = await doctorOn(t, '/dev/zero', quietNetwork);
+  t.match(check(onDevice, 'config.valid').finding, /^\/dev\/zero: is a character device, not a regular file/);
 });

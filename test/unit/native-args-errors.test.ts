@@ -42,6 +42,8 @@ function failing(err: Error, probe = { errno: 2, code: 'ENOENT' }): TcpAoBinding
     setKeepalive: fail,
     createListener: fail,
     connect: async () => fail(),
+    hardenProcess: fail,
+    takeEnv: fail,
   };
   return createBinding(() => addon);
 }

@@ -5,6 +5,7 @@ import * as net from 'node:net';
 
 import t, { type Test } from 'tap';
 
+import { SecretKey } from '../../src/config/keys';
 import { TcpAoError } from '../../src/errors';
 import {
   createBinding,
@@ -21,12 +22,15 @@ const SECRET = Buffer.from('do-not-leak-this-secret-4d2f');
 interface Recorder {
   readonly calls: string[];
   readonly keys: NativeKey[];
+  /** The key bytes as the addon saw them during each call. */
+  readonly seen: Buffer[];
   readonly binding: TcpAoBinding;
 }
 
 function recorder(): Recorder {
   const calls: string[] = [];
   const keys: NativeKey[] = [];
+  const seen: Buffer[] = [];
   const addon: NativeAddon = {
     layout: () => {
       throw new Error('unused');
@@ -45,6 +49,7 @@ function recorder(): Recorder {
     addKey: (_fd, key) => {
       calls.push('addKey');
       keys.push({ ...key });
+      seen.push(Buffer.from(key.key));
     },
     setKeepalive: () => {
       calls.push('setKeepalive');
@@ -66,15 +71,23 @@ function recorder(): Recorder {
     createListener: (opts) => {
       calls.push('createListener');
       keys.push(...opts.keys.map((k) => ({ ...k })));
+      seen.push(...opts.keys.map((k) => Buffer.from(k.key)));
       return 11;
     },
     connect: async (opts) => {
       calls.push('connect');
       keys.push(...opts.keys.map((k) => ({ ...k })));
+      seen.push(...opts.keys.map((k) => Buffer.from(k.key)));
       return 12;
     },
+    hardenProcess: () => {
+      throw new Error('unused');
+    },
+    takeEnv: () => {
+      throw new Error('unused');
+    },
   };
-  return { calls, keys, binding: createBinding(() => addon) };
+  return { calls, keys, seen, binding: createBinding(() => addon) };
 }
 
 function key(overrides: Record<string, unknown> = {}): AoKeySpec {
@@ -221,6 +234,46 @@ t.test('a cmac key that is not 16 bytes comes with its KDF output, wiped after t
   t.ok(kernelKey instanceof Uint8Array, 'kernelKey passed');
   t.equal(kernelKey?.length, 16);
   t.ok(kernelKey?.every((b) => b === 0), 'the derived key is zeroed once the call returns');
+});
+
+t.test('key material is revealed for the addon call only: that copy is zeroed after, the owner keeps its bytes', async (t) => {
+  const r = recorder();
+  const secret = SecretKey.fromBytes(SECRET);
+  r.binding.addKey(5, key({ key: secret }));
+  r.binding.createAoListener({ host: '192.0.2.9', port: 179, keys: [key({ key: secret })] });
+  await r.binding.connectAo({ host: '192.0.2.1', port: 179, timeoutMs: 1_000, keys: [key({ key: secret })] });
+  t.equal(r.keys.length, 3);
+  r.seen.forEach((bytes, i) => t.same(bytes, SECRET, `call ${i}: the addon got the key bytes`));
+  r.keys.forEach((k, i) => t.ok(k.key.every((b) => b === 0), `call ${i}: the copy handed to the addon is zeroed once it returns`));
+  t.same(Buffer.from(secret.reveal()), SECRET, 'the SecretKey still holds the key for the next socket');
+});
+
+t.test('a revealed copy is zeroed when the addon throws, and when a later key is refused', async (t) => {
+  const handed: Uint8Array[] = [];
+  const failing: NativeAddon = {
+    ...({} as NativeAddon),
+    addKey: (_fd, k) => {
+      handed.push(k.key);
+      throw Object.assign(new Error('setsockopt(TCP_AO_ADD_KEY): File exists'), { code: 'EEXIST', syscall: 'setsockopt' });
+    },
+    createListener: (opts) => {
+      handed.push(...opts.keys.map((k) => k.key));
+      return 3;
+    },
+  };
+  const binding = createBinding(() => failing);
+  const secret = SecretKey.fromBytes(SECRET);
+  t.throws(() => binding.addKey(5, key({ key: secret })), { code: 'ERR_TCPAO_SYSCALL' });
+  t.equal(handed.length, 1);
+  t.ok(handed[0]?.every((b) => b === 0), 'zeroed although the addon threw');
+  const revealed: Uint8Array[] = [];
+  const watched = { byteLength: SECRET.length, reveal: () => { const copy = secret.reveal(); revealed.push(copy); return copy; } };
+  t.throws(
+    () => binding.createAoListener({ host: '192.0.2.9', port: 179, keys: [key({ key: watched }), key({ key: watched, peer: '2001:db8::1' })] }),
+    { code: 'ERR_TCPAO_INVALID_ARGUMENT' },
+  );
+  t.equal(revealed.length, 2, 'both keys were revealed before the second was refused');
+  t.ok(revealed.every((copy) => copy.every((b) => b === 0)), 'every revealed copy is zeroed although the call never happened');
 });
 
 t.test('deleteKey and setAoInfo check their arguments', async (t) => {

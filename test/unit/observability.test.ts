@@ -3,12 +3,13 @@
  * what the sockets report, /metrics parses as Prometheus text and agrees with
  * /status, label values are escaped, and the HTTP listener serves both pages.
  */
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 
 import pino from 'pino';
 import t from 'tap';
 
-import { loadConfigText } from '../../src/config/load';
+import { ConfigError, loadConfigText } from '../../src/config/load';
 import { startObservability } from '../../src/observability/http';
 import { renderFamilies, renderMetrics } from '../../src/observability/metrics';
 import { snapshot, type StatusSource } from '../../src/observability/status';
@@ -36,6 +37,8 @@ function source(fake: FakeBinding, lastReload?: ReloadRecord): StatusSource {
       { id: 2, peer: '10.0.0.1:40002', wirePeer: '10.0.0.1', fd: second, startedAt, bytes: () => ({ clientToUpstream: 7, upstreamToClient: 0 }) },
     ],
     pendingConnections: () => 0,
+    refusals: () => new Map([['max_connections', 0], ['max_connections_per_peer', 3], ['unknown_peer', 1]]),
+    acceptErrors: () => 2,
     pendingRemovals: () => new Map([[1, [{ sendId: 1, recvId: 1, removal: 'deprecated' as const, waitingFor: 'peer_not_moved' as const }]]]),
   };
 }
@@ -93,6 +96,11 @@ t.test('/metrics parses and agrees with /status', async (t) => {
     }
   }
   t.equal(sampleValue(families, 'tcpao_proxy_keys_installed', { socket: 'listener 10.0.0.2:1790' }), 2);
+  t.same(status.totals.connectionsRefused, { max_connections: 0, max_connections_per_peer: 3, unknown_peer: 1 });
+  for (const [reason, count] of Object.entries(status.totals.connectionsRefused)) {
+    t.equal(sampleValue(families, 'tcpao_proxy_connections_refused_total', { reason }), count, `refusals for ${reason}`);
+  }
+  t.equal(sampleValue(families, 'tcpao_proxy_accept_errors_total'), 2);
 });
 
 t.test('label values and help texts are escaped', async (t) => {
@@ -141,4 +149,91 @@ t.test('metrics_listen: off by default, a bare port means loopback', async (t) =
   t.equal(load([]).metrics_listen, undefined, 'no listener unless asked for');
   t.same(load(['[global]', 'metrics_listen = 9790']).metrics_listen, { host: '127.0.0.1', port: 9790, family: 4 });
   t.same(load(['[global]', 'metrics_listen = "[::1]:9791"']).metrics_listen, { host: '::1', port: 9791, family: 6 });
+});
+
+t.test('after a reload that failed with key bytes in its problem text, /status and /metrics hold no key byte', async (t) => {
+  const key = 'observability-leak-key-7f3a9c';
+  const failed: ReloadRecord = {
+    ...RELOAD,
+    result: 'failed',
+    problems: [
+      { code: 'ERR_TCPAO_CONFIG_INVALID', path: 'ao_policy[0].key', message: `expected [[ao_policy.key]] tables, got "${key}"` },
+      { code: 'ERR_TCPAO_CONFIG_INVALID', path: `global.${key}`.replace(/-/g, '_'), message: 'unknown key' },
+      { code: 'ERR_TCPAO_CONFIG_SYNTAX', path: `/etc/tcpao/terminator.toml:3:7 near "${key}"`, message: `unexpected "${key}"` },
+      { code: key, path: '(reload)', message: key, sysCode: key },
+      { code: 'ERR_TCPAO_RELOAD_KEY_INSTALL', path: 'the listener', message: `could not add key: ${key}`, sysCode: 'EINVAL' },
+    ],
+  };
+  const fake = new FakeBinding();
+  const status = snapshot(source(fake, failed), fake.binding());
+  const pages = [JSON.stringify(status), renderMetrics(status)];
+  for (const encoding of [key, Buffer.from(key).toString('hex'), Buffer.from(key).toString('base64')]) {
+    for (const page of pages) t.notOk(page.includes(encoding) || page.includes(encoding.replace(/-/g, '_')), 'no encoding of the key on either page');
+  }
+  t.same(
+    status.config.lastReload?.problems.map((problem) => [problem.code, problem.path, problem.sysCode]),
+    [
+      ['ERR_TCPAO_CONFIG_INVALID', 'ao_policy[0].key', undefined],
+      ['ERR_TCPAO_CONFIG_INVALID', '(config)', undefined],
+      ['ERR_TCPAO_CONFIG_SYNTAX', '(config)', undefined],
+      ['ERR_TCPAO_INTERNAL', '(reload)', undefined],
+      ['ERR_TCPAO_RELOAD_KEY_INSTALL', 'the listener', 'EINVAL'],
+    ],
+    'each problem keeps its code and a path that cannot be text from the file',
+  );
+  t.equal(
+    status.config.lastReload?.problems[4]?.message,
+    'a reload could not change the keys of a socket; every change it had made was undone',
+    "the message is the code's registry text",
+  );
+  t.equal(sampleValue(parseMetrics(pages[1] as string), 'tcpao_proxy_last_reload_success'), 0, '/metrics reports the reload as failed');
+});
+
+t.test('metrics_listen beyond loopback is refused unless metrics_allow_remote is set', async (t) => {
+  const base = ['[terminator]', 'listen_ao = "10.0.0.2:1790"', 'forward_plain = "127.0.0.1:1"', '[[ao_policy]]', 'name = "w"', 'peer_ip = "10.0.0.1"', 'keyid = 1', 'mac_alg = "hmac-sha1"', 'key_source = "env:K"'];
+  const problems = (global: string[]): string[] => {
+    try {
+      loadConfigText([...global, ...base].join('\n'), { source: 'x.toml', baseDir: '/', env: { K: 'observability-key' } });
+      return [];
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      return error.problems.map((problem) => `${problem.code} ${problem.path}`);
+    }
+  };
+  for (const address of ['"0.0.0.0:9790"', '"10.0.0.2:9790"', '"[::]:9790"', '"[2001:db8::1]:9790"']) {
+    t.same(problems(['[global]', `metrics_listen = ${address}`]), ['ERR_TCPAO_CONFIG_INVALID global.metrics_listen'], `${address} is refused`);
+    t.same(problems(['[global]', `metrics_listen = ${address}`, 'metrics_allow_remote = true']), [], `${address} is accepted with the opt-in`);
+  }
+  for (const address of ['9790', '"127.0.0.1:9790"', '"127.0.0.53:9790"', '"[::1]:9790"']) {
+    t.same(problems(['[global]', `metrics_listen = ${address}`]), [], `${address} is loopback`);
+  }
+});
+
+t.test('the metrics listener caps its connections and closes idle ones, and keeps serving', async (t) => {
+  const fake = new FakeBinding();
+  const statusSource = source(fake);
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const limits = { maxConnections: 4, idleTimeoutMs: 500 };
+  const server = await startObservability({ host: '127.0.0.1', port: 0, family: 4 }, () => snapshot(statusSource, fake.binding()), pino(sink), limits);
+  t.teardown(() => server.close());
+  const idle = Array.from({ length: 12 }, () => {
+    const socket = connect({ host: '127.0.0.1', port: server.address().port });
+    socket.on('error', () => undefined);
+    t.teardown(() => socket.destroy());
+    return new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  });
+  const closed = await Promise.race([
+    Promise.all(idle).then(() => true),
+    new Promise<false>((resolve) => setTimeout(() => resolve(false), 20_000).unref()),
+  ]);
+  t.equal(closed, true, 'every idle connection was closed: those over the cap at once, the others once idle');
+  t.ok(lines.some((line) => line['event'] === 'metrics_connection_refused' && line['limit'] === 4), 'the refusals are logged');
+  const metrics = await fetch(`http://127.0.0.1:${server.address().port}/metrics`);
+  t.equal(metrics.status, 200, 'the next scrape is served');
 });

@@ -3,7 +3,7 @@
  * pid_file, refuses to signal anything that is not a tcpao-proxy, and sends
  * SIGHUP to one that is.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,4 +84,19 @@ t.test('SIGHUP reaches a running tcpao-proxy by --pid, --pid-file and --config',
     await sidecar.hup;
     t.pass(`${how}: the process got SIGHUP`);
   }
+});
+
+t.test('a config or pid file that is a FIFO is refused at once instead of hanging the command', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpao-reload-fifo-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('mkfifo', [join(dir, 'config.fifo'), join(dir, 'pid.fifo')]);
+  const byConfig = await reload(['--config', join(dir, 'config.fifo')]);
+  t.equal(byConfig.status, 2);
+  t.match(byConfig.stderr, /^tcpao-proxy: ERR_TCPAO_USAGE: cannot read \[global\] pid_file from \S+config\.fifo/);
+  const byPidFile = await reload(['--pid-file', join(dir, 'pid.fifo')]);
+  t.equal(byPidFile.status, 2);
+  t.equal(
+    byPidFile.stderr,
+    `tcpao-proxy: ERR_TCPAO_RELOAD_TARGET: cannot read the pid file ${join(dir, 'pid.fifo')} (it is a FIFO, not a regular file); is the sidecar running with this pid_file?\n`,
+  );
 });

@@ -1,8 +1,10 @@
 /**
  * An in-memory TcpAoBinding that keeps the kernel's key rules (EEXIST on a
  * reused send_id or recv_id for the peer, no deleting the current, RNext or
- * last key, no current/RNext on a listener), for the rotation unit tests.
+ * last key of a connection, no current/RNext on a listener, whose last key can
+ * go), for the rotation unit tests.
  */
+import { keyBytes } from '../helpers/key-bytes';
 import type { AoInfo, AoInfoUpdate, AoKeyInfo, AoKeyRef, AoKeySpec, TcpAoBinding } from '../../src/native';
 import { TcpAoError } from '../../src/errors';
 
@@ -13,6 +15,7 @@ interface FakeKey {
   readonly recvId: number;
   readonly algorithm: string;
   readonly bytes: string;
+  readonly ifindex: number;
   pktGood: bigint;
 }
 
@@ -30,6 +33,10 @@ function kernelError(code: string, option: string): TcpAoError {
 export class FakeBinding {
   readonly sockets = new Map<number, FakeSocket>();
   readonly calls: string[] = [];
+  /** Interfaces that are VRF (L3 master) devices; a key bound to any other ifindex is refused with EINVAL, as the kernel does. */
+  readonly vrfDevices = new Set<number>();
+  /** Makes the next matching add fail with this errno name, once. */
+  failNextAdd: { readonly fd: number; readonly sendId: number; readonly code: string } | undefined;
   #nextFd = 100;
 
   socket(listener: boolean, keys: { sendId: number; recvId: number; bytes?: string; peer?: string; good?: bigint }[], current?: number, rnext?: number): number {
@@ -43,6 +50,7 @@ export class FakeBinding {
         recvId: key.recvId,
         algorithm: 'hmac(sha256)',
         bytes: key.bytes ?? `k${key.sendId}`,
+        ifindex: 0,
         pktGood: key.good ?? 0n,
       })),
       current,
@@ -78,6 +86,13 @@ export class FakeBinding {
       addKey: (fd: number, spec: AoKeySpec) => {
         const socket = this.get(fd);
         this.calls.push(`add ${fd} ${spec.sendId}/${spec.recvId}`);
+        const failure = this.failNextAdd;
+        if (failure !== undefined && failure.fd === fd && failure.sendId === spec.sendId) {
+          this.failNextAdd = undefined;
+          throw kernelError(failure.code, 'TCP_AO_ADD_KEY');
+        }
+        const ifindex = spec.ifindex ?? 0;
+        if (ifindex !== 0 && !this.vrfDevices.has(ifindex)) throw kernelError('EINVAL', 'TCP_AO_ADD_KEY');
         if (socket.keys.some((key) => key.sendId === spec.sendId || key.recvId === spec.recvId)) throw kernelError('EEXIST', 'TCP_AO_ADD_KEY');
         socket.keys.push({
           peer: spec.peer,
@@ -85,7 +100,8 @@ export class FakeBinding {
           sendId: spec.sendId,
           recvId: spec.recvId,
           algorithm: spec.algorithm,
-          bytes: Buffer.from(spec.key).toString(),
+          bytes: keyBytes(spec.key).toString(),
+          ifindex: spec.ifindex ?? 0,
           pktGood: 0n,
         });
       },
@@ -94,7 +110,7 @@ export class FakeBinding {
         this.calls.push(`delete ${fd} ${ref.sendId}/${ref.recvId}`);
         const index = socket.keys.findIndex((key) => key.sendId === ref.sendId && key.recvId === ref.recvId);
         if (index < 0) throw kernelError('ENOENT', 'TCP_AO_DEL_KEY');
-        if (socket.current === ref.sendId || socket.rnext === ref.recvId || socket.keys.length === 1) {
+        if (socket.current === ref.sendId || socket.rnext === ref.recvId || (socket.keys.length === 1 && !socket.listener)) {
           throw kernelError('EBUSY', 'TCP_AO_DEL_KEY');
         }
         socket.keys.splice(index, 1);
@@ -109,7 +125,7 @@ export class FakeBinding {
           maclen: 12,
           keyflags: 0,
           keylen: key.bytes.length,
-          ifindex: 0,
+          ifindex: key.ifindex,
           isCurrent: this.get(fd).current === key.sendId,
           isRnext: this.get(fd).rnext === key.recvId,
           pktGood: key.pktGood,
