@@ -12,15 +12,10 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const ENTRYPOINT_DIR = path.join(ROOT, 'deploy', 'entrypoint');
-const FAKE_PROXY = path.join(ROOT, 'test', 'deploy', 'fixtures', 'fake-tcpao-proxy');
-const FAKE_PORT_GUARD = path.join(ROOT, 'test', 'deploy', 'fixtures', 'fake-port-guard');
-const FAKE_PROC_JS = path.join(__dirname, 'fixtures', 'fake-proc.js');
+import { APP_UID, ENTRYPOINT_DIR, FAKE_PORT_GUARD, FAKE_PROC_JS, FAKE_PROXY, ROOT, SIDECAR_UID } from './entrypoint-run';
+
 const KEY = 'entrypoint-test-key-5f2b8c1d9e7a';
 const KEY_SHA256 = createHash('sha256').update(KEY).digest('hex');
-const APP_UID = 10_001;
-const SIDECAR_UID = 10_002;
 
 interface ProcState {
   readonly pid: number;
