@@ -15,9 +15,8 @@ import { connect, createServer, type Socket } from 'node:net';
 
 import { GLOBAL_DEFAULTS } from '../src/config/schema';
 import { defaultBinding } from '../src/native';
-import type { RelaySettings } from '../src/proxy/plan';
+import { relaySettingsFrom, type RelaySettings } from '../src/policy/plan.js';
 import { startRelay } from '../src/proxy/relay';
-import { relaySettingsFrom } from '../src/proxy/sidecar';
 import { applySocketSettings } from '../src/proxy/server';
 
 interface HarnessArgs {

@@ -18,7 +18,7 @@ import { isUserError, TcpAoError, type ErrorCode } from './errors.js';
 import { formatEndpoint, formatPrefix } from './config/address.js';
 import { formatKeySource } from './config/keys.js';
 import { ConfigError, loadConfigFile, type LoadedConfig, type SidecarConfig } from './config/load.js';
-import { describePolicy } from './config/policy.js';
+import { describePolicy } from './policy/select.js';
 import { MODES, type Mode } from './config/schema.js';
 import { doctorCommand } from './doctor/command.js';
 import { renderConfigCommand } from './deploy/render-command.js';

@@ -14,7 +14,7 @@ import { formatEndpoint, formatPrefix, isLoopback, type Endpoint } from './addre
 import { KeySourceError, parseKeySource, readKeyFile, resolveKey, resolveKeyPath, SecretKey } from './keys.js';
 import { describeErrno, FileReadError, readRegularFile, readRegularFileSync, type FileReadFailure } from './read-file.js';
 import { describeLength, looksLikeKeyMaterial, nearMiss } from './echo.js';
-import { describeMismatch, idClash, selectInitiatorPolicies } from './policy.js';
+import { describeMismatch, idClash, selectInitiatorPolicies } from '../policy/select.js';
 import {
   AoKeySchema,
   AoPolicySchema,

@@ -24,7 +24,7 @@ import {
 import { formatKeySource, KeySourceError, resolveKey, type KeySourceSpec } from '../config/keys.js';
 import { ConfigError, loadConfigText, readConfigText, type ConfigProblem } from '../config/load.js';
 import { AoPolicySchema, ConfigSchema, type AoPolicy, type MacAlgorithm, type Mode, type ParsedConfig } from '../config/schema.js';
-import { selectInitiatorPolicies } from '../config/policy.js';
+import { selectInitiatorPolicies } from '../policy/select.js';
 import { errnoName, oneLine } from './errno.js';
 import type { CheckResult, DoctorDeps } from './types.js';
 

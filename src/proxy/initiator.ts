@@ -2,7 +2,8 @@ import { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { hasCode, TcpAoError } from '../errors';
 import type { TcpAoBinding } from '../native';
-import { describePolicies, formatEndpoint, type InitiatorPlan } from './plan';
+import { formatEndpoint } from '../config/address.js';
+import { describePolicies, type InitiatorPlan } from '../policy/plan.js';
 import { ConnectionRefused, type ConnectionHandler, type OpenedLegs } from './server';
 
 const COUNTER_HINT = 'compare the AO counters on both sides (tcpao-proxy doctor, nstat -az TcpExtTCPAO*)';

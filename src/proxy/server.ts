@@ -2,7 +2,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { AoInfo, TcpAoBinding } from '../native';
 import { startRelay, type RelayEndReason } from './relay';
-import type { RelaySettings } from './plan';
+import { parseSocketAddress } from '../config/address.js';
+import type { RelaySettings } from '../policy/plan.js';
 import { SessionTracker } from './sessions';
 
 /** The two legs of a connection that passed every check, ready to relay. */
@@ -112,9 +113,7 @@ export function applySocketSettings(
  */
 /** The address a connection comes from, IPv4 peers of a dual-stack listener written as IPv4. */
 function peerAddressOf(client: Socket): string {
-  const raw = client.remoteAddress ?? '?';
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(raw);
-  return mapped?.[1] ?? raw;
+  return parseSocketAddress(client.remoteAddress)?.address ?? '?';
 }
 
 export function createProxyServer(options: ProxyServerOptions): ProxyServer {

@@ -9,11 +9,11 @@
  */
 import type { Logger } from 'pino';
 
-import type { IpFamily } from '../config/address';
-import { formatEndpoint } from '../config/address';
+import { formatEndpoint, type Endpoint } from '../config/address.js';
 import { ConfigError, loadConfigFileAsync, type ConfigProblem, type LoadedConfig, type SidecarConfig } from '../config/load';
 import type { AoInfo, TcpAoBinding } from '../native';
-import { ConnectionRefused } from '../proxy/server';
+import type { WireSocket } from '../proxy/live-handler.js';
+import { ConnectionRefused } from '../proxy/server.js';
 import {
   allKeys,
   changedIdentities,
@@ -22,7 +22,7 @@ import {
   keyIdentity,
   keysForPeer,
   type KeyGeneration,
-} from './keyset';
+} from '../policy/keyset.js';
 import {
   applyReload,
   applySocketPlan,
@@ -35,15 +35,6 @@ import {
   type SocketKind,
   type SocketPlan,
 } from './reconcile';
-
-/** A relaying connection's wire socket, as the controller sees it. */
-export interface WireSocket {
-  readonly id: number;
-  readonly fd: number;
-  /** The AO peer's address (the terminator for an initiator, the initiator for a terminator). */
-  readonly peerAddress: string;
-  readonly family: IpFamily;
-}
 
 /** What the controller needs from the running proxy. */
 export interface RotationTarget {
@@ -108,7 +99,7 @@ const RESTART_ONLY_GLOBALS = [
   'pid_file',
 ] as const;
 
-function endpointText(endpoint: { readonly host: string; readonly port: number; readonly family: IpFamily } | undefined): string {
+function endpointText(endpoint: Endpoint | undefined): string {
   return endpoint === undefined ? '(none)' : formatEndpoint(endpoint);
 }
 

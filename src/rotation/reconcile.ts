@@ -15,7 +15,7 @@
  * RNext and the peer has been seen signing with the key we asked for.
  */
 import type { AoInfo, AoKeyInfo, TcpAoBinding } from '../native';
-import { describeKey, installedIdentity, keyIdentity, toKeySpec, type WireKey } from './keyset';
+import { describeKey, installedIdentity, keyIdentity, toKeySpec, type WireKey } from '../policy/keyset.js';
 
 export type SocketKind = 'listener' | 'initiator' | 'terminator';
 

@@ -10,7 +10,7 @@ import pino from 'pino';
 import t, { type Test } from 'tap';
 
 import type { AoInfo } from '../../src/native';
-import type { RelaySettings } from '../../src/proxy/plan';
+import type { RelaySettings } from '../../src/policy/plan.js';
 import { ConnectionRefused, createProxyServer, type ConnectionHandler, type ProxyServer } from '../../src/proxy/server';
 
 type Line = Record<string, unknown>;

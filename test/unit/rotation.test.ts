@@ -15,8 +15,9 @@ import t from 'tap';
 
 import { ConfigError, loadConfigFile, loadConfigText, type SidecarConfig } from '../../src/config/load';
 import { ConnectionRefused } from '../../src/proxy/server';
-import { RotationController, type WireSocket } from '../../src/rotation/controller';
-import { changedIdentities, generationFromConfig, keysForPeer } from '../../src/rotation/keyset';
+import type { WireSocket } from '../../src/proxy/live-handler.js';
+import { RotationController } from '../../src/rotation/controller';
+import { changedIdentities, generationFromConfig, keysForPeer } from '../../src/policy/keyset.js';
 import { applySocketPlan, planSocket } from '../../src/rotation/reconcile';
 import { FakeBinding, type FakeSocket } from './rotation-fakes';
 
