@@ -7,7 +7,8 @@
 import { KNOWN_KEYS } from '../config/schema';
 import { ErrorCodes, type ErrorCode } from '../errors';
 import type { AoInfo, AoKeyInfo, TcpAoBinding } from '../native';
-import type { ReloadProblem, ReloadRecord } from '../rotation/controller';
+import type { ReloadRecord } from '../rotation/controller.js';
+import type { ReloadProblem } from '../rotation/reload-rules.js';
 import type { PendingRemoval } from '../rotation/reconcile';
 
 export interface AoCounters {

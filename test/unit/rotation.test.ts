@@ -18,7 +18,8 @@ import { ConnectionRefused } from '../../src/proxy/server';
 import type { WireSocket } from '../../src/proxy/live-handler.js';
 import { RotationController } from '../../src/rotation/controller';
 import { changedIdentities, generationFromConfig, keysForPeer } from '../../src/policy/keyset.js';
-import { applySocketPlan, planSocket } from '../../src/rotation/reconcile';
+import { applySocketPlan } from '../../src/rotation/apply-keys.js';
+import { planSocket } from '../../src/rotation/reconcile.js';
 import { FakeBinding, type FakeSocket } from './rotation-fakes';
 
 const ENV = { KEY_ONE: 'first-rotation-key-aaaa', KEY_TWO: 'second-rotation-key-bbbb', KEY_TWO_CHANGED: 'second-rotation-key-CHANGED' };
