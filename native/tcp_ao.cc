@@ -282,7 +282,7 @@ int verify_key(int fd, int socket_family, const KeySpec& k, Failure* f) {
   } else if (e.keylen > kMaxKeyLen || !same_bytes(e.key, k.expect_key, e.keylen)) {
     append_field(&diff, "key");
   }
-  if (e.maclen != (k.maclen != 0 ? k.maclen : 12)) append_field(&diff, "maclen");
+  if (e.maclen != (k.maclen != 0 ? k.maclen : kDefaultMaclen)) append_field(&diff, "maclen");
   if (e.keyflags != key_flags(k.ifindex, k.exclude_options)) append_field(&diff, "keyflags");
   if (e.ifindex != k.ifindex) append_field(&diff, "ifindex");
   if (k.set_current && !e.is_current) append_field(&diff, "current");

@@ -1,6 +1,6 @@
 // Plain C++ helpers around the TCP-AO socket options. Nothing here sees
 // Napi types: every helper returns 0 or -errno (the kernel selftests' and
-// BIRD's convention) and the glue in addon.cc turns that into a JS error.
+// BIRD's convention) and the glue in bindings.cc turns that into a JS error.
 #ifndef NATIVE_TCP_AO_H_
 #define NATIVE_TCP_AO_H_
 
@@ -10,10 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "tcp_ao_limits.h"
+
 namespace tcpao {
 
 constexpr size_t kAlgNameMax = 64;
-constexpr size_t kMaxKeyLen = 80;
 
 // Returned (positive) by add_key()/delete_key() when the kernel's copy read
 // back with TCP_AO_GET_KEYS differs from what was set.

@@ -4,7 +4,7 @@ import * as net from 'node:net';
 
 import { TcpAoError } from '../errors';
 import { cmacKdfKey } from './cmac';
-import { MAX_IFINDEX, MAX_KEY_ID, MAX_KEYS_PER_SOCKET, MAX_MACLEN, TCP_AO_MAXKEYLEN } from './limits';
+import { MAX_IFINDEX, MAX_KEY_ID, MAX_KEYS_PER_SOCKET, MAX_MACLEN, MAX_PORT, TCP_AO_MAXKEYLEN } from './limits';
 import { KERNEL_ALGORITHMS, type AoKeySpec, type KeyMaterial, type MacAlgorithm, type NativeKey } from './types';
 
 /** Largest fd number: a C int. */
@@ -194,7 +194,7 @@ export function checkFd(fd: unknown): number {
 }
 
 export function checkPort(port: unknown, lo: number): number {
-  return checkInteger(port, 'port', lo, 65535);
+  return checkInteger(port, 'port', lo, MAX_PORT);
 }
 
 export function endpoint(host: string, port: number): string {

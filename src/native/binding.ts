@@ -24,7 +24,7 @@ import {
   wipeCopies,
 } from './args';
 import { fromNativeError, UNSUPPORTED_REASON } from './errors';
-import { MAX_IFINDEX, MAX_KEEPALIVE_PROBES, MAX_KEEPALIVE_SECS, MAX_KEY_ID } from './limits';
+import { MAX_BACKLOG, MAX_IFINDEX, MAX_KEEPALIVE_PROBES, MAX_KEEPALIVE_SECS, MAX_KEY_ID } from './limits';
 import { loadAddon } from './load';
 import type {
   AoConnectOptions,
@@ -81,7 +81,7 @@ export function createBinding(load: () => NativeAddon): TcpAoBinding {
       const family = checkAddress(o.host, 'host');
       const host = o.host as string;
       const port = checkPort(o.port, 0);
-      const backlog = checkOptionalInteger(o.backlog, 'backlog', 1, 65535, 511);
+      const backlog = checkOptionalInteger(o.backlog, 'backlog', 1, MAX_BACKLOG, 511);
       const keys = toNativeKeys(o.keys, 'keys', family);
       try {
         return call(`createAoListener ${endpoint(host, port)}`, (a) => a.createListener({ host, port, backlog, keys }), keys);

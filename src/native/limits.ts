@@ -1,8 +1,8 @@
 /**
  * Every limit the native boundary enforces, stated once: the config schema
- * and the argument checks import these, and native/limits.h states the same
- * figures for the addon (test/unit/native-limits.test.ts compares the two
- * through the addon's layout().limits).
+ * and the argument checks import these, and native/tcp_ao_limits.h states
+ * the same figures for the addon (test/unit/native-limits.test.ts compares
+ * the two through the addon's layout().limits).
  */
 
 /** Longest key the kernel takes (TCP_AO_MAXKEYLEN in include/uapi/linux/tcp.h). */
@@ -26,6 +26,9 @@ export const MAX_KEEPALIVE_SECS = 32_767;
 export const MAX_KEEPALIVE_PROBES = 127;
 /** An ifindex is a positive C int; 0 means any (the default VRF). */
 export const MAX_IFINDEX = 2_147_483_647;
+export const MAX_PORT = 65_535;
+/** The kernel clamps a larger backlog to net.core.somaxconn anyway. */
+export const MAX_BACKLOG = 65_535;
 
 /** The limits the addon exports in layout().limits, under the names it uses. */
 export const NATIVE_LIMITS: Readonly<Record<string, number>> = Object.freeze({
@@ -37,4 +40,6 @@ export const NATIVE_LIMITS: Readonly<Record<string, number>> = Object.freeze({
   maxKeepaliveSecs: MAX_KEEPALIVE_SECS,
   maxKeepaliveProbes: MAX_KEEPALIVE_PROBES,
   maxIfindex: MAX_IFINDEX,
+  maxPort: MAX_PORT,
+  maxBacklog: MAX_BACKLOG,
 });

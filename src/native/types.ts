@@ -203,6 +203,8 @@ export interface NativeLayout {
   readonly tcp_ao_info_opt: StructLayout;
   readonly tcp_ao_getsockopt: StructLayout;
   readonly constants: Readonly<Record<string, number>>;
+  /** native/tcp_ao_limits.h, under the names of NATIVE_LIMITS. */
+  readonly limits: Readonly<Record<string, number>>;
 }
 
 /** What hardenProcess() left in place, as the kernel reports it. */
