@@ -10,8 +10,8 @@
 
 #include "args.h"
 #include "js_errors.h"
-#include "tcp_ao_limits.h"
 #include "tcp_ao.h"
+#include "tcp_ao_limits.h"
 
 namespace tcpao {
 namespace {

@@ -33,7 +33,8 @@ uint8_t CopyKeyBytes(Napi::Value value, const std::string& what, uint8_t* dst) {
   Napi::Uint8Array bytes = value.As<Napi::Uint8Array>();
   size_t len = bytes.ElementLength();
   if (len < 1 || len > kMaxKeyLen) {
-    throw InvalidArgument(env, what, what + " must be 1 to " + std::to_string(kMaxKeyLen) + " bytes long, got " + std::to_string(len));
+    throw InvalidArgument(
+        env, what, what + " must be 1 to " + std::to_string(kMaxKeyLen) + " bytes long, got " + std::to_string(len));
   }
   memcpy(dst, bytes.Data(), len);
   return static_cast<uint8_t>(len);

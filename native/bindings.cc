@@ -12,8 +12,8 @@
 
 #include "args.h"
 #include "js_errors.h"
-#include "tcp_ao_limits.h"
 #include "tcp_ao.h"
+#include "tcp_ao_limits.h"
 #include "uapi_tcp_ao.h"
 
 namespace tcpao {
@@ -45,10 +45,12 @@ Napi::Object Field(Napi::Env env, size_t offset, size_t size) {
   return f;
 }
 
+// `type` is a type name, which cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define FIELD(obj, type, member) \
   (obj).Set(#member, Field(env, offsetof(type, member), sizeof(reinterpret_cast<type*>(0)->member)))
-#define BIT(obj, type, member) \
-  (obj).Set(#member, BitPosition<type>(env, [](type* s) { s->member = 1; }))
+#define BIT(obj, type, member) (obj).Set(#member, BitPosition<type>(env, [](type* s) { s->member = 1; }))
+// NOLINTEND(bugprone-macro-parentheses)
 
 Napi::Object StructLayout(Napi::Env env, size_t size, Napi::Object fields, Napi::Object bits) {
   Napi::Object o = Napi::Object::New(env);
@@ -204,7 +206,8 @@ Napi::Value SetKeepalive(const Napi::CallbackInfo& info) {
   int fd = FdArg(info, 0);
   Napi::Object opts = ObjectArg(info, 1, "keepalive");
   int idle = static_cast<int>(IntegerProp(opts, "idleSecs", "keepalive.idleSecs", 1, kMaxKeepaliveSecs, true, 0));
-  int interval = static_cast<int>(IntegerProp(opts, "intervalSecs", "keepalive.intervalSecs", 1, kMaxKeepaliveSecs, true, 0));
+  int interval =
+      static_cast<int>(IntegerProp(opts, "intervalSecs", "keepalive.intervalSecs", 1, kMaxKeepaliveSecs, true, 0));
   int probes = static_cast<int>(IntegerProp(opts, "probes", "keepalive.probes", 1, kMaxKeepaliveProbes, true, 0));
   Failure f;
   int rc = set_keepalive(fd, idle, interval, probes, &f);

@@ -32,7 +32,7 @@ struct KeySpec {
   Peer peer;
   uint8_t sndid = 0;
   uint8_t rcvid = 0;
-  uint8_t maclen = 0;  // 0: kernel default (12)
+  uint8_t maclen = 0;   // 0: kernel default (12)
   int32_t ifindex = 0;  // > 0 sets TCP_AO_KEYF_IFINDEX
   bool exclude_options = false;
   bool set_current = false;
@@ -158,8 +158,8 @@ class UniqueFd {
 
 // What harden_process() left in place, read back from the kernel.
 struct ProcessGuard {
-  int dumpable = -1;          // PR_GET_DUMPABLE: 0 once hardened
-  uint64_t core_soft = 0;     // RLIMIT_CORE
+  int dumpable = -1;       // PR_GET_DUMPABLE: 0 once hardened
+  uint64_t core_soft = 0;  // RLIMIT_CORE
   uint64_t core_hard = 0;
 };
 
