@@ -6,7 +6,7 @@ export type MacAlgorithm = 'hmac-sha1' | 'hmac-sha256' | 'aes-128-cmac';
 
 /**
  * Key bytes held by an owner that zeroes them (SecretKey): reveal() returns a
- * fresh copy, which this module zeroes as soon as the addon has copied it.
+ * fresh copy, which args.ts zeroes as soon as the addon has copied it.
  */
 export interface KeyMaterial {
   readonly byteLength: number;
