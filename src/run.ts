@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 
 import type { SidecarConfig } from './config/load.js';
 import { TcpAoError } from './errors.js';
-import { defaultBinding, type TcpAoBinding } from './native.js';
+import { defaultBinding, type TcpAoBinding } from './native/index.js';
 import { planFromConfig } from './policy/plan.js';
 import type { Admission } from './proxy/live-handler.js';
 import { startSidecar, type RunningSidecar } from './proxy/sidecar.js';

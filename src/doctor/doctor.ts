@@ -9,7 +9,7 @@ import { createConnection, createServer } from 'node:net';
 import { arch, hostname, networkInterfaces, release } from 'node:os';
 
 import type { Mode } from '../config/schema.js';
-import { defaultBinding } from '../native.js';
+import { defaultBinding } from '../native/index.js';
 import { algorithmsUsed, checkAppEndpoint, checkKeySources, checkListen, checkPeers, inspectConfig, listenEndpoint } from './config-checks.js';
 import { checkAlgorithm, checkCounters, checkKernel, checkPrivileges, checkProbe, loadBindingOnce, MAC_ALGORITHMS } from './host-checks.js';
 import { buildReport } from './report.js';

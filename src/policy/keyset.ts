@@ -2,7 +2,7 @@
  * Key generations: the keys a config asks for, in the shape the sockets hold
  * them, and the comparisons a reload needs (same ids, same material). Key
  * bytes stay inside their SecretKey, the one owner: toKeySpec() hands the
- * addon the SecretKey itself, and src/native.ts reveals a copy for the call
+ * addon the SecretKey itself, and src/native/args.ts reveals a copy for the call
  * and zeroes it afterwards, so plans and reloads hold no copies.
  */
 import { timingSafeEqual } from 'node:crypto';

@@ -6,7 +6,7 @@
  */
 import type { Endpoint } from '../config/address.js';
 import type { SidecarConfig } from '../config/load.js';
-import type { AoKeySpec } from '../native.js';
+import type { AoKeySpec } from '../native/index.js';
 import { keysForNewSockets, toKeySpec, wireKeysOf, type WireKey } from './keyset.js';
 
 /** One AO policy with its keys resolved, ready for the addon. */

@@ -9,7 +9,7 @@ import { isIPv6, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 
 import { parseSocketAddress, type IpFamily } from '../config/address.js';
-import type { TcpAoBinding } from '../native.js';
+import type { TcpAoBinding } from '../native/index.js';
 import type { ProxyPlan } from '../policy/plan.js';
 import { createInitiatorHandler } from './initiator.js';
 import type { ConnectionHandler, OpenedLegs } from './server.js';

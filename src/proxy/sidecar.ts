@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 
 import { formatEndpoint, type Endpoint } from '../config/address.js';
 import { TcpAoError } from '../errors.js';
-import type { TcpAoBinding } from '../native.js';
+import type { TcpAoBinding } from '../native/index.js';
 import { describePolicies, type ProxyPlan } from '../policy/plan.js';
 import { createLiveHandler, type Admission } from './live-handler.js';
 import { createProxyServer, type ProxyServer } from './server.js';

@@ -3,7 +3,7 @@
  * time on one socket, or a whole reload across the listener and every
  * connection with the steps already taken undone when one fails.
  */
-import type { AoInfo, AoKeyInfo, TcpAoBinding } from '../native.js';
+import type { AoInfo, AoKeyInfo, TcpAoBinding } from '../native/index.js';
 import { describeKey, installedIdentity, toKeySpec, type WireKey } from '../policy/keyset.js';
 import type { KeyAction, PendingRemoval, RemovalReason, SocketPlan } from './reconcile.js';
 

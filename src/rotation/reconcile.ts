@@ -14,7 +14,7 @@
  * A key that is retired or deprecated goes once it is neither current nor
  * RNext and the peer has been seen signing with the key we asked for.
  */
-import type { AoInfo, AoKeyInfo } from '../native.js';
+import type { AoInfo, AoKeyInfo } from '../native/index.js';
 import { installedIdentity, keyIdentity, type WireKey } from '../policy/keyset.js';
 
 export type SocketKind = 'listener' | 'initiator' | 'terminator';

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { formatEndpoint, parseSocketAddress } from '../config/address.js';
 import type { SidecarConfig } from '../config/load.js';
 import { TcpAoError } from '../errors.js';
-import type { TcpAoBinding } from '../native.js';
+import type { TcpAoBinding } from '../native/index.js';
 import { startObservability, type ObservabilityServer } from '../observability/http.js';
 import { snapshot, type SidecarStatus, type StatusSource } from '../observability/status.js';
 import { planFromConfig } from '../policy/plan.js';

@@ -356,8 +356,8 @@ t.test('supervise.sh on its own: first status passed on, usage errors exit 2', a
 /** Whether this kernel has TCP-AO, asked through the real addon (undefined: no addon built). */
 function kernelHasTcpAo(): boolean | undefined {
   try {
-    const native = require('../../src/native') as { probeTcpAo(): { supported: boolean } };
-    return native.probeTcpAo().supported;
+    const native = require('../../src/native') as { defaultBinding(): { probeTcpAo(): { supported: boolean } } };
+    return native.defaultBinding().probeTcpAo().supported;
   } catch {
     return undefined;
   }

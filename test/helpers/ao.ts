@@ -8,14 +8,9 @@ import * as net from 'node:net';
 
 import type { Test } from 'tap';
 
-import {
-  connectAo,
-  createAoListener,
-  probeTcpAo,
-  type AoConnectOptions,
-  type AoKeySpec,
-  type AoListenOptions,
-} from '../../src/native';
+import { defaultBinding, type AoConnectOptions, type AoKeySpec, type AoListenOptions } from '../../src/native';
+
+const binding = defaultBinding();
 
 export interface AoSupport {
   readonly supported: boolean;
@@ -28,7 +23,7 @@ let cachedSupport: AoSupport | undefined;
 export function aoSupport(): AoSupport {
   if (cachedSupport !== undefined) return cachedSupport;
   try {
-    const probe = probeTcpAo();
+    const probe = binding.probeTcpAo();
     cachedSupport = probe.supported
       ? { supported: true, reason: 'the kernel has TCP-AO' }
       : { supported: false, reason: `${probe.reason} (${probe.code})` };
@@ -88,7 +83,7 @@ export interface AoListener {
 
 /** An AO listener served by net.Server, closed at teardown. */
 export async function listenAo(t: Test, opts: Omit<AoListenOptions, 'port'> & { port?: number }): Promise<AoListener> {
-  const fd = createAoListener({ port: 0, ...opts });
+  const fd = binding.createAoListener({ port: 0, ...opts });
   const server = net.createServer();
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   await new Promise<void>((resolve, reject) => {
@@ -125,7 +120,7 @@ export function nextConnection(t: Test, server: net.Server): Promise<net.Socket>
 
 /** connectAo, wrapped in a net.Socket destroyed at teardown. */
 export async function connectAoSocket(t: Test, opts: AoConnectOptions): Promise<net.Socket> {
-  const fd = await connectAo(opts);
+  const fd = await binding.connectAo(opts);
   const sock = new net.Socket({ fd, readable: true, writable: true });
   t.teardown(() => sock.destroy());
   return sock;

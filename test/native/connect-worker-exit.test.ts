@@ -15,8 +15,10 @@ import { Worker } from 'node:worker_threads';
 
 import t from 'tap';
 
-import { createAoListener } from '../../src/native';
+import { defaultBinding } from '../../src/native';
 import { mirrorKey, openFdCount, skipUnlessAo, testKey, waitFor } from '../helpers/ao';
+
+const binding = defaultBinding();
 
 const host = '127.0.0.1';
 const ROUNDS = 8;
@@ -24,7 +26,7 @@ const IN_FLIGHT = 32;
 
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const native = require(workerData.native);
+const native = require(workerData.native).defaultBinding();
 let completed = 0;
 const key = { ...workerData.key, key: Buffer.from(workerData.secret) };
 async function connectForever() {
@@ -42,7 +44,7 @@ for (let i = 0; i < workerData.inFlight; i++) connectForever();
 
 const FAILING_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const native = require(workerData.native);
+const native = require(workerData.native).defaultBinding();
 let failed = 0;
 async function connectForever() {
   for (;;) {
@@ -66,7 +68,7 @@ t.test('terminating a worker while connectAo throws leaves the process running',
     const worker = new Worker(FAILING_WORKER, {
       eval: true,
       workerData: {
-        native: join(__dirname, '..', '..', 'src', 'native.js'),
+        native: join(__dirname, '..', '..', 'src', 'native', 'index.js'),
         host,
         port: 9,
         // No such device: the kernel refuses the key (ENODEV), or has no TCP-AO at all.
@@ -91,7 +93,7 @@ t.test('terminating a worker while connectAo throws leaves the process running',
 if (skipUnlessAo(t)) {
   t.test('terminating a worker in the middle of connects leaves no fd open', async (t) => {
     const serverKey = testKey({ peer: host });
-    const fd = createAoListener({ host, port: 0, keys: [serverKey] });
+    const fd = binding.createAoListener({ host, port: 0, keys: [serverKey] });
     const server = net.createServer((sock) => sock.destroy());
     t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
     await new Promise<void>((resolve) => server.listen({ fd }, () => resolve()));
@@ -105,7 +107,7 @@ if (skipUnlessAo(t)) {
       const worker = new Worker(WORKER, {
         eval: true,
         workerData: {
-          native: join(__dirname, '..', '..', 'src', 'native.js'),
+          native: join(__dirname, '..', '..', 'src', 'native', 'index.js'),
           host,
           port: address.port,
           key: rest,

@@ -27,7 +27,7 @@ export interface FakeBinding extends DoctorBinding {
   readonly added: { readonly fd: number; readonly key: AoKeySpec }[];
 }
 
-/** A syscall failure shaped as native.ts reports it. */
+/** A syscall failure shaped as src/native/ reports it. */
 export function syscallError(sysCode: string, errno: number, syscall = 'setsockopt(TCP_AO_ADD_KEY)'): TcpAoError {
   return new TcpAoError('ERR_TCPAO_SYSCALL', `addKey: ${syscall} failed: ${sysCode}`, { errno, syscall, sysCode });
 }

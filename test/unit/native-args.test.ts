@@ -1,4 +1,4 @@
-// Argument checks in native.ts: every bad argument is refused with
+// Argument checks in src/native/args.ts: every bad argument is refused with
 // ERR_TCPAO_INVALID_ARGUMENT naming it, before the addon is called, and no
 // message carries key bytes. Runs against a recording mock addon.
 import * as net from 'node:net';
