@@ -1,6 +1,5 @@
 /**
- * Fakes for the doctor's dependencies: a recording mock binding and a
- * DoctorDeps whose /proc, /boot, interfaces, identity and clock are fixtures.
+ * Fakes for the doctor's dependencies: a DoctorDeps whose /proc, /boot, interfaces, identity and clock are fixtures.
  * Files outside /proc and /boot (configs and key files in a test directory)
  * are read from the real filesystem, as the config loader reads them.
  */
@@ -15,54 +14,8 @@ import type { Test } from 'tap';
 
 import { realDeps } from '../../src/doctor/doctor';
 import type { DoctorBinding, DoctorDeps } from '../../src/doctor/types';
-import { TcpAoError } from '../../src/errors';
-import type { AoKeySpec, MacAlgorithm, ProbeResult } from '../../src/native';
-
-export const SUPPORTED: ProbeResult = { supported: true };
-export const NO_TCP_AO: ProbeResult = { supported: false, errno: 92, code: 'ENOPROTOOPT', reason: 'kernel built without CONFIG_TCP_AO' };
-
-export interface FakeBinding extends DoctorBinding {
-  readonly opened: number[];
-  readonly closed: number[];
-  readonly added: { readonly fd: number; readonly key: AoKeySpec }[];
-}
-
-/** A syscall failure shaped as native.ts reports it. */
-export function syscallError(sysCode: string, errno: number, syscall = 'setsockopt(TCP_AO_ADD_KEY)'): TcpAoError {
-  return new TcpAoError('ERR_TCPAO_SYSCALL', `addKey: ${syscall} failed: ${sysCode}`, { errno, syscall, sysCode });
-}
-
-export function fakeBinding(
-  options: { readonly probe?: ProbeResult | Error; readonly refuse?: Partial<Record<MacAlgorithm, Error>> } = {},
-): FakeBinding {
-  const opened: number[] = [];
-  const closed: number[] = [];
-  const added: { fd: number; key: AoKeySpec }[] = [];
-  let nextFd = 40;
-  return {
-    opened,
-    closed,
-    added,
-    probeTcpAo() {
-      const probe = options.probe ?? SUPPORTED;
-      if (probe instanceof Error) throw probe;
-      return probe;
-    },
-    openScratchSocket() {
-      nextFd += 1;
-      opened.push(nextFd);
-      return nextFd;
-    },
-    addKey(fd, key) {
-      const refusal = options.refuse?.[key.algorithm];
-      if (refusal !== undefined) throw refusal;
-      added.push({ fd, key });
-    },
-    closeFd(fd) {
-      closed.push(fd);
-    },
-  };
-}
+import type { MacAlgorithm } from '../../src/native';
+import { fakeDoctorBinding } from '../helpers/fake-bindings';
 
 /** /proc/self/status with the given effective capability mask (hex). */
 export function procStatus(capEff: string): string {
@@ -149,7 +102,7 @@ export const HEALTHY_FILES: Readonly<Record<string, string | Buffer>> = {
 export function fakeDeps(host: FakeHost = {}): DoctorDeps {
   const real = realDeps(host.env ?? {});
   const files = host.files ?? HEALTHY_FILES;
-  const binding = host.binding ?? fakeBinding();
+  const binding = host.binding ?? fakeDoctorBinding();
   return {
     ...real,
     loadBinding: () => {
