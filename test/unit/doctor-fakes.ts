@@ -15,6 +15,7 @@ import type { Test } from 'tap';
 import { realDeps } from '../../src/doctor/doctor';
 import type { DoctorBinding, DoctorDeps } from '../../src/doctor/types';
 import type { MacAlgorithm } from '../../src/native';
+import { initiatorSection, policyToml, terminatorSection } from '../helpers/configs';
 import { fakeDoctorBinding } from '../helpers/fake-bindings';
 
 /** /proc/self/status with the given effective capability mask (hex). */
@@ -151,31 +152,16 @@ export interface PolicyText {
   readonly keySource?: string;
 }
 
-function policyToml(policy: PolicyText): string {
-  return [
-    '[[ao_policy]]',
-    `name = "${policy.name ?? 'bmp-wire'}"`,
-    `peer_ip = "${policy.peer ?? '127.0.0.1'}"`,
-    `keyid = ${policy.keyid ?? 1}`,
-    `mac_alg = "${policy.alg ?? 'hmac-sha256'}"`,
-    `key_source = "${policy.keySource ?? 'env:TCPAO_KEY'}"`,
-    '',
-  ].join('\n');
+function policyText(policy: PolicyText): string {
+  return policyToml({ name: policy.name, peer: policy.peer, keyid: policy.keyid, macAlg: policy.alg, keySource: policy.keySource });
 }
 
 export function terminatorToml(listenAo: string, forwardPlain: string, policies: readonly PolicyText[] = [{}]): string {
-  return ['[terminator]', `listen_ao = "${listenAo}"`, `forward_plain = "${forwardPlain}"`, '', ...policies.map(policyToml)].join('\n');
+  return [terminatorSection(listenAo, forwardPlain), ...policies.map(policyText)].join('\n');
 }
 
 export function initiatorToml(listenPlain: string, remoteAo: string, policies: readonly PolicyText[] = [{}], sourceIp?: string): string {
-  return [
-    '[initiator]',
-    `listen_plain = "${listenPlain}"`,
-    `remote_ao = "${remoteAo}"`,
-    ...(sourceIp === undefined ? [] : [`source_ip = "${sourceIp}"`]),
-    '',
-    ...policies.map(policyToml),
-  ].join('\n');
+  return [initiatorSection(listenPlain, remoteAo, sourceIp), ...policies.map(policyText)].join('\n');
 }
 
 /** Fails the test if any rendering of the key (raw text, hex, base64) appears in `output`. */

@@ -18,6 +18,7 @@ import { ConnectionRefused } from '../../src/proxy/server';
 import { RotationController, type WireSocket } from '../../src/rotation/controller';
 import { changedIdentities, generationFromConfig, keysForPeer } from '../../src/rotation/keyset';
 import { applySocketPlan, planSocket } from '../../src/rotation/reconcile';
+import { policyToml, terminatorSection } from '../helpers/configs';
 import { FakeKernelBinding, type FakeSocket } from '../helpers/fake-bindings';
 
 const ENV = { KEY_ONE: 'first-rotation-key-aaaa', KEY_TWO: 'second-rotation-key-bbbb', KEY_TWO_CHANGED: 'second-rotation-key-CHANGED' };
@@ -26,20 +27,8 @@ type Role = 'preferred' | 'accept' | 'deprecated';
 
 function terminatorToml(keys: [number, Role, string][], listen = '10.0.0.2:1790'): string {
   return [
-    '[terminator]',
-    `listen_ao = "${listen}"`,
-    'forward_plain = "127.0.0.1:11019"',
-    '[[ao_policy]]',
-    'name = "wire"',
-    'peer_ip = "10.0.0.1"',
-    ...keys.flatMap(([id, role, env]) => [
-      '[[ao_policy.key]]',
-      `send_id = ${id}`,
-      `recv_id = ${id}`,
-      'mac_alg = "hmac-sha256"',
-      `key_source = "env:${env}"`,
-      `role = "${role}"`,
-    ]),
+    terminatorSection(listen, '127.0.0.1:11019'),
+    policyToml({ name: 'wire', peer: '10.0.0.1', keys: keys.map(([id, role, env]) => ({ sendId: id, recvId: id, role, source: `env:${env}` })) }),
   ].join('\n');
 }
 
