@@ -9,7 +9,7 @@
 import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TcpAoError, isUserError } from '../errors';
-import { Env, ROLES, Role, isRole, renderTemplate } from './render';
+import { type Env, ROLES, type Role, isRole, renderTemplate } from './render';
 
 export const USAGE = `Usage: render-config --role ${ROLES.join('|')} --template FILE --output FILE|-`;
 

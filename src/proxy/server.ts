@@ -40,6 +40,8 @@ export interface ProxyServerOptions {
   readonly log: Logger;
   readonly handler: ConnectionHandler;
   readonly binding: Pick<TcpAoBinding, 'setKeepalive' | 'socketFd'>;
+  /** Stream buffer size of accepted sockets instead of Node's default; only the relay bench's what-if runs set it. */
+  readonly highWaterMark?: number;
 }
 
 /**
@@ -132,7 +134,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     else perPeer.set(address, left);
   };
 
-  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, (client) => {
+  const waterMark = options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark };
+  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true, ...waterMark }, (client) => {
     const id = sessions.nextId();
     const address = peerAddressOf(client);
     const peer = `${client.remoteAddress ?? '?'}:${client.remotePort ?? 0}`;

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { hasCode } from '../../src/errors';
-import { Env, Role, placeholders, renderTemplate } from '../../src/deploy/render';
+import { type Env, type Role, placeholders, renderTemplate } from '../../src/deploy/render';
 import { renderConfigMain } from '../../src/deploy/render-main';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');

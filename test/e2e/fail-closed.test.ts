@@ -6,6 +6,7 @@
  */
 import t, { type Test } from 'tap';
 import { skipUnlessAo } from '../helpers/ao';
+import { pollUntil } from '../helpers/wait';
 import { type PolicyOptions } from '../helpers/configs';
 import {
   isListening,
@@ -73,16 +74,6 @@ async function startTerminator(tt: Test, policy: PolicyOptions, ports: { wire: n
   return { app, terminator };
 }
 
-/** Polls `condition` every 500 ms; resolves whether it became true before the deadline. */
-async function waitUntil(condition: () => boolean, deadlineMs: number): Promise<boolean> {
-  const end = Date.now() + deadlineMs;
-  while (Date.now() < end) {
-    if (condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  return condition();
-}
-
 function assertNoKeys(tt: Test, procs: readonly LineProcess[]) {
   const output = procs.flatMap((proc) => proc.text).join('');
   for (const key of [KEY, OTHER_KEY]) {
@@ -143,9 +134,11 @@ t.test('fail closed across the two namespaces', async (t) => {
     ]);
     await plain.waitFor((line) => line['event'] === 'client_started');
     // The SYN is dropped, so the plain connect never completes; watch the counter for its retransmissions.
-    const rose = await waitUntil(
+    const rose = await pollUntil(
       () => (netnsAoCounters(topology.terminatorNode)['TCPAORequired'] ?? 0) > (before['TCPAORequired'] ?? 0),
       60_000,
+      // Each probe runs nstat in the netns.
+      500,
     );
     tt.ok(rose, 'TCPAORequired rose on the terminator');
     tt.equal(plain.events('connected').length, 0, 'the plain client never connected');

@@ -153,18 +153,3 @@ export async function sendAndReceive(from: net.Socket, to: net.Socket, payload: 
   from.write(payload);
   return received;
 }
-
-/** Polls `condition` every 50 ms until it holds or `limitMs` passes; returns whether it held. */
-export async function waitFor(condition: () => boolean, limitMs: number): Promise<boolean> {
-  const deadline = Date.now() + limitMs;
-  while (!condition()) {
-    if (Date.now() >= deadline) return false;
-    await delay(50);
-  }
-  return true;
-}
-
-/** Resolves after ms milliseconds (for deny cases that must not connect). */
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -8,7 +8,6 @@ import t, { type Test } from 'tap';
 import { defaultBinding, type AoInfo, type AoKeySpec } from '../../src/native';
 import {
   connectAoSocket,
-  delay,
   listenAo,
   listenPlain,
   mirrorKey,
@@ -16,8 +15,8 @@ import {
   skipUnlessAo,
   testKey,
   type AoListener,
-  waitFor,
 } from '../helpers/ao';
+import { delay, pollUntil } from '../helpers/wait';
 
 const binding = defaultBinding();
 
@@ -85,7 +84,7 @@ if (skipUnlessAo(t)) {
       connected = true;
     });
     plain.on('error', () => undefined);
-    const rose = await waitFor(() => binding.getAoInfo(listener.fd).pktAoRequired > before.pktAoRequired, 10_000);
+    const rose = await pollUntil(() => binding.getAoInfo(listener.fd).pktAoRequired > before.pktAoRequired, 10_000);
     t.ok(rose, 'pkt_ao_required rose on the listener');
     await delay(DENY_TIMEOUT_MS);
     t.equal(connected, false, 'the plain client never connected');

@@ -1,5 +1,7 @@
 // Key management on real sockets: read-back of what was set, counters,
 // current/RNext switching and deletion. Needs a kernel with TCP-AO.
+import type { Socket } from 'node:net';
+
 import t, { type Test } from 'tap';
 
 import { defaultBinding, socketFd, type AoKeySpec } from '../../src/native';
@@ -34,7 +36,7 @@ async function twoKeyPair(t: Test) {
   return { client, server, keyA, keyB };
 }
 
-async function roundTrip(t: Test, a: { client: import('node:net').Socket; server: import('node:net').Socket }, label: string) {
+async function roundTrip(t: Test, a: { client: Socket; server: Socket }, label: string) {
   const ping = Buffer.from(`ping ${label}`);
   t.same(await sendAndReceive(a.client, a.server, ping), ping, `${label}: client to server`);
   const pong = Buffer.from(`pong ${label}`);

@@ -16,7 +16,8 @@ import { Worker } from 'node:worker_threads';
 import t from 'tap';
 
 import { defaultBinding } from '../../src/native';
-import { mirrorKey, openFdCount, skipUnlessAo, testKey, waitFor } from '../helpers/ao';
+import { mirrorKey, openFdCount, skipUnlessAo, testKey } from '../helpers/ao';
+import { pollUntil } from '../helpers/wait';
 
 const binding = defaultBinding();
 
@@ -123,7 +124,7 @@ if (skipUnlessAo(t)) {
       await worker.terminate();
     }
     // Accepted sockets are destroyed asynchronously; give them time to go.
-    await waitFor(() => openFdCount() <= baseline, 20_000);
+    await pollUntil(() => openFdCount() <= baseline, 20_000);
     t.equal(openFdCount(), baseline, `no fd outlives ${ROUNDS} terminated workers with ${IN_FLIGHT} connects in flight`);
   });
 }

@@ -2,7 +2,7 @@
 // TCP-AO (this host): ENOPROTOOPT, ERR_TCPAO_UNSUPPORTED, and no socket left
 // behind. With TCP-AO (the lab): failures part-way through socket set-up
 // still leave no socket behind. Both branches assert; neither skips.
-import * as net from 'node:net';
+import type * as net from 'node:net';
 
 import t from 'tap';
 
