@@ -3,7 +3,7 @@
  * code as scripts/render-config (which the container entrypoints call).
  */
 import path from 'node:path';
-import type { CliCommand } from '../cli.js';
+import type { CliCommand } from '../cli/command.js';
 import { ROLES, type Role } from './render.js';
 import { renderConfigFile } from './render-main.js';
 
