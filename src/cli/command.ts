@@ -46,7 +46,8 @@ export interface CommandContext<Deps = unknown> {
   readonly deps: Deps;
 }
 
-export interface CliCommand<Deps = unknown> {
+/** What a command declares: enough to parse its argv and print its help. */
+export interface CommandSpec {
   /** The subcommand word; '' for a program's only or default command. */
   readonly name: string;
   /** One line for the command list. */
@@ -60,6 +61,9 @@ export interface CliCommand<Deps = unknown> {
   readonly positionals?: readonly string[];
   /** How usage errors name the command ("running the sidecar"); "PROGRAM NAME" when absent. */
   readonly subject?: string;
+}
+
+export interface CliCommand<Deps = unknown> extends CommandSpec {
   run(context: CommandContext<Deps>): Promise<number> | number;
 }
 
@@ -102,12 +106,12 @@ function echoOptionName(name: string): string {
   return /^[a-z][a-z0-9-]{0,31}$/.test(name) ? ` --${name}` : '';
 }
 
-function invocation(program: Program, command: CliCommand): string {
+function invocation(program: Program, command: CommandSpec): string {
   return command.name === '' ? program.name : `${program.name} ${command.name}`;
 }
 
 /** Parses argv for `command`; throws UsageErrors listing every problem. */
-export function parseCommandArgs(program: Program, command: CliCommand, argv: readonly string[]): ParsedArgs {
+export function parseCommandArgs(program: Program, command: CommandSpec, argv: readonly string[]): ParsedArgs {
   const specs: Record<string, OptionSpec> = { ...command.options, help: HELP_OPTION };
   const parseOptions: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
   for (const [name, spec] of Object.entries(specs)) {
@@ -195,7 +199,7 @@ export function formatOptions(options: Readonly<Record<string, OptionSpec>>): st
     .join('\n');
 }
 
-export function commandHelp(program: Program, command: CliCommand): string {
+export function commandHelp(program: Program, command: CommandSpec): string {
   return `Usage: ${program.name} ${command.usage}\n\n${command.description}\n\nOptions:\n${formatOptions(command.options)}\n`;
 }
 
