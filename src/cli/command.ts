@@ -74,7 +74,12 @@ export interface Program {
   readonly errorLine?: (code: string, text: string) => string;
   /** The text for an error that is no TcpAoError (a bug); the error's message when absent. */
   readonly unexpectedText?: (message: string) => string;
+  /** Said of an unknown option that looks like a key (--key, --psk, ...): where keys come from instead. */
+  readonly keyAdvice?: string;
 }
+
+/** The keyAdvice of the programs whose configs name a key_source. */
+export const KEY_ADVICE = 'keys are never taken from the command line: set key_source in the config';
 
 export interface ParsedArgs {
   readonly options: OptionValues;
@@ -134,8 +139,8 @@ export function parseCommandArgs(program: Program, command: CommandSpec, argv: r
     if (spec === undefined) {
       const secretish = /key|secret|passw|psk/i.test(token.name);
       problems.push(
-        secretish
-          ? `unknown option${echoOptionName(token.name)}; keys are never taken from the command line: set key_source in the config`
+        secretish && program.keyAdvice !== undefined
+          ? `unknown option${echoOptionName(token.name)}; ${program.keyAdvice}`
           : `unknown option${token.rawName.startsWith('--') ? echoOptionName(token.name) : ` ${token.rawName.slice(0, 2)}`}; ` +
             `run ${invocation(program, command)} --help`,
       );

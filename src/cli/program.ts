@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { Program } from './command.js';
+import { KEY_ADVICE, type Program } from './command.js';
 
 export const PROGRAM = 'tcpao-proxy';
 
@@ -14,6 +14,7 @@ export const PROGRAM = 'tcpao-proxy';
 export const TCPAO_PROXY: Program = {
   name: PROGRAM,
   unexpectedText: (message) => `unexpected error: ${message}; this is a bug (set log_level = "debug" for the stack)`,
+  keyAdvice: KEY_ADVICE,
 };
 
 export function readVersion(): string {

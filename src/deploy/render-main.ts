@@ -9,7 +9,7 @@
  */
 import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { commandHelp, EXIT_OK, parseCommandArgs, reportError, type CommandSpec, type OptionSpec, type Program } from '../cli/command';
+import { commandHelp, EXIT_OK, KEY_ADVICE, parseCommandArgs, reportError, type CommandSpec, type OptionSpec, type Program } from '../cli/command';
 import { TcpAoError } from '../errors';
 import { Env, ROLES, Role, renderTemplate } from './render';
 
@@ -19,7 +19,7 @@ export interface RenderIo {
   readonly stderr: (text: string) => void;
 }
 
-const RENDER_CONFIG: Program = { name: 'render-config' };
+const RENDER_CONFIG: Program = { name: 'render-config', keyAdvice: KEY_ADVICE };
 
 export const ROLE_OPTION: OptionSpec = { type: 'string', valueName: 'ROLE', required: true, choices: ROLES, description: 'initiator or terminator' };
 
