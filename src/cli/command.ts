@@ -208,22 +208,8 @@ export function commandHelp(program: Program, command: CommandSpec): string {
   return `Usage: ${program.name} ${command.usage}\n\n${command.description}\n\nOptions:\n${formatOptions(command.options)}\n`;
 }
 
-/** Parses argv, prints help when asked, runs the command and reports its error; never throws. */
-export async function runCommandLine<Deps>(program: Program, command: CliCommand<Deps>, argv: readonly string[], io: CliIo, deps: Deps): Promise<number> {
-  try {
-    const parsed = parseCommandArgs(program, command, argv);
-    if (parsed.help) {
-      io.stdout(commandHelp(program, command));
-      return EXIT_OK;
-    }
-    return await command.run({ options: parsed.options, positionals: parsed.positionals, io, deps });
-  } catch (err) {
-    return reportError(program, err, (line) => io.stderr(`${line}\n`), undefined);
-  }
-}
-
 /** Joins the lines of a message, so each problem stays one line. */
-export function oneLine(text: string): string {
+function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim();
 }
 
