@@ -11,16 +11,12 @@ import TOML from '@iarna/toml';
 import { MAX_CONFIG_BYTES } from '../config/load.js';
 import { FileReadError, readRegularFileSync } from '../config/read-file.js';
 
-import type { CliCommand } from '../cli.js';
+import { usageError, type CliCommand } from '../cli/command.js';
+import { PROGRAM } from '../cli/program.js';
 import { TcpAoError } from '../errors.js';
 
-const PROGRAM = 'tcpao-proxy';
 /** A pid file holds one process id and a newline. */
 const MAX_PID_FILE_BYTES = 64;
-
-function usageError(message: string): TcpAoError {
-  return new TcpAoError('ERR_TCPAO_USAGE', message);
-}
 
 /** [global] pid_file of a config, read without resolving keys (this command does not need them). */
 function pidFileOf(configPath: string): string {
