@@ -6,9 +6,7 @@
  * source's name only.
  */
 import { BlockList } from 'node:net';
-import { dirname, resolve } from 'node:path';
-
-import TOML from '@iarna/toml';
+import { resolve } from 'node:path';
 
 import {
   formatEndpoint,
@@ -21,96 +19,84 @@ import {
   type IpFamily,
   type PeerPrefix,
 } from '../config/address.js';
-import { formatKeySource, KeySourceError, resolveKey, type KeySourceSpec } from '../config/keys.js';
-import { ConfigError, loadConfigText, readConfigText, type ConfigProblem } from '../config/load.js';
-import { AoPolicySchema, ConfigSchema, type AoPolicy, type MacAlgorithm, type Mode, type ParsedConfig } from '../config/schema.js';
+import type { IndexedPolicy } from '../config/document.js';
+import { inspectConfigFileAsync, wipeInspectedKeys, type ConfigInspection, type InspectedKey } from '../config/inspect.js';
+import { formatKeySource, type KeySourceSpec } from '../config/keys.js';
+import type { ConfigProblem } from '../config/problems.js';
+import type { AoKeyEntry, AoPolicy, MacAlgorithm, Mode, ParsedConfig } from '../config/schema.js';
 import { selectInitiatorPolicies } from '../config/policy.js';
 import { errnoName, oneLine } from './errno.js';
 import type { CheckResult, DoctorDeps } from './types.js';
 
 /** What the later checks need from the config file, as far as it could be parsed. */
-export interface ConfigInspection {
+export interface DoctorConfigInspection {
   readonly validity: CheckResult;
   /** The whole document, when it passes the schema (key sources parsed, not resolved). */
   readonly parsed: ParsedConfig | undefined;
-  /** Each [[ao_policy]] that passes the schema on its own, with its position. */
-  readonly policies: readonly { readonly index: number; readonly policy: AoPolicy }[];
-  /** Directory relative key file paths are resolved against. */
-  readonly baseDir: string;
+  /** Each [[ao_policy]] that passes the schema on its own, with its position and what each of its keys resolved to. */
+  readonly policies: readonly (IndexedPolicy & { readonly keys: readonly KeyFinding[] })[];
+}
+
+/** A key's length once resolved (the bytes are wiped), or the problem that stopped it resolving. */
+interface KeyFinding {
+  readonly entry: AoKeyEntry;
+  readonly bytes: number | undefined;
+  readonly problem: ConfigProblem | undefined;
 }
 
 /** Loader warnings that later checks report in their own words. */
 const WARNINGS_COVERED_ELSEWHERE = new Set(['initiator.listen_plain', 'terminator.forward_plain']);
 
-export async function inspectConfig(deps: DoctorDeps, configPath: string, mode: Mode | undefined): Promise<ConfigInspection> {
+export async function inspectConfig(deps: DoctorDeps, configPath: string, mode: Mode | undefined): Promise<DoctorConfigInspection> {
   const id = 'config.valid';
   const title = 'Config validates';
-  const absolute = resolve(configPath);
-  const baseDir = dirname(absolute);
-
-  // Read once, through the loader's own reader: a FIFO or a device as the config is refused, never waited on.
-  let text: string | ConfigError;
+  const options = mode === undefined ? { env: deps.env } : { mode, env: deps.env };
+  let inspection: ConfigInspection;
   try {
-    text = await readConfigText(absolute);
+    // Read once, through the loader's own reader: a FIFO or a device as the config is refused, never waited on.
+    inspection = await inspectConfigFileAsync(resolve(configPath), options);
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    text = error;
+    const validity: CheckResult = {
+      id,
+      title,
+      status: 'fail',
+      finding: `the config could not be checked: ${oneLine(error)}`,
+      remedy: 'run `tcpao-proxy check-config --config FILE` for details',
+    };
+    return { validity, parsed: undefined, policies: [] };
   }
-  let document: unknown;
-  try {
-    document = typeof text === 'string' ? TOML.parse(text) : undefined;
-  } catch {
-    // loadConfigText reports syntax errors in its own words.
-    document = undefined;
-  }
-  const schema = document === undefined ? undefined : ConfigSchema.safeParse(document);
-  const parsed: ParsedConfig | undefined = schema?.success === true ? schema.data : undefined;
-  const policies = rawPolicies(document).flatMap((candidate, index) => {
-    const result = AoPolicySchema.safeParse(candidate);
-    return result.success ? [{ index, policy: result.data as AoPolicy }] : [];
-  });
+  // The doctor installs nothing: the key checks need only each key's length.
+  const policies = inspection.policies.map((policy) => ({ ...policy, keys: policy.keys.map(lengthOnly) }));
+  wipeInspectedKeys(inspection);
+  return { validity: validityCheck(id, title, inspection), parsed: inspection.parsed, policies };
+}
 
-  const loadOptions = mode === undefined ? { env: deps.env } : { mode, env: deps.env };
-  let validity: CheckResult;
-  try {
-    if (typeof text !== 'string') throw text;
-    const loaded = loadConfigText(text, { ...loadOptions, source: absolute, baseDir });
-    const { config } = loaded;
-    const warnings = loaded.warnings.filter((warning) => !WARNINGS_COVERED_ELSEWHERE.has(warning.path));
+function lengthOnly(key: InspectedKey): KeyFinding {
+  return { entry: key.entry, bytes: key.secret?.byteLength, problem: key.problem };
+}
+
+function validityCheck(id: string, title: string, inspection: ConfigInspection): CheckResult {
+  const { config, parsed } = inspection;
+  if (config !== undefined) {
+    const warnings = inspection.warnings.filter((warning) => !WARNINGS_COVERED_ELSEWHERE.has(warning.path));
     const shape = `valid ${config.mode} config, ${config.activePolicies.length} of ${config.ao_policy.length} ao_policy installed on this side`;
-    validity =
-      warnings.length === 0
-        ? { id, title, status: 'pass', finding: shape }
-        : {
-            id,
-            title,
-            status: 'warn',
-            finding: `${shape}; ${warnings[0]?.path}: ${warnings[0]?.message}`,
-            remedy: warnings.map((warning) => `${warning.path}: ${warning.message}`).join('; '),
-            detail: { warnings: warnings.map((warning) => ({ path: warning.path, message: warning.message })) },
-          };
-  } catch (error) {
-    validity = invalidConfigCheck(id, title, error, parsed);
-  }
-  return { validity, parsed, policies, baseDir };
-}
-
-function rawPolicies(document: unknown): unknown[] {
-  if (typeof document !== 'object' || document === null) return [];
-  const list = (document as Record<string, unknown>)['ao_policy'];
-  return Array.isArray(list) ? list : [];
-}
-
-function invalidConfigCheck(id: string, title: string, error: unknown, parsed: ParsedConfig | undefined): CheckResult {
-  if (!(error instanceof ConfigError)) {
-    return { id, title, status: 'fail', finding: `the config could not be checked: ${oneLine(error)}`, remedy: 'run `tcpao-proxy check-config --config FILE` for details' };
+    return warnings.length === 0
+      ? { id, title, status: 'pass', finding: shape }
+      : {
+          id,
+          title,
+          status: 'warn',
+          finding: `${shape}; ${warnings[0]?.path}: ${warnings[0]?.message}`,
+          remedy: warnings.map((warning) => `${warning.path}: ${warning.message}`).join('; '),
+          detail: { warnings: warnings.map((warning) => ({ path: warning.path, message: warning.message })) },
+        };
   }
   // Unresolvable keys are the key checks' findings; the document itself may be fine.
-  const structural = error.problems.filter((problem) => problem.code !== 'ERR_TCPAO_KEY_SOURCE');
+  const structural = inspection.problems.filter((problem) => problem.code !== 'ERR_TCPAO_KEY_SOURCE');
   if (structural.length === 0 && parsed !== undefined) {
     return { id, title, status: 'pass', finding: `valid ${parsed.mode} config (its key sources are checked below)` };
   }
-  const problems = structural.length === 0 ? error.problems : structural;
+  const problems = structural.length === 0 ? inspection.problems : structural;
   const first = problems[0] as ConfigProblem;
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
   return {
@@ -126,20 +112,21 @@ function invalidConfigCheck(id: string, title: string, error: unknown, parsed: P
 /**
  * One check per key: each policy's key_source, or each of its [[ao_policy.key]]
  * tables, preferred or not (the sidecar resolves them all and exits 2 on any).
- * Present, readable, 1..80 bytes. The key is wiped at once.
+ * Present, readable, 1..80 bytes. The inspection wiped the key at once.
  */
-export function checkKeySources(deps: DoctorDeps, inspection: ConfigInspection): CheckResult[] {
+export function checkKeySources(inspection: DoctorConfigInspection): CheckResult[] {
   const seenNames = new Set<string>();
-  return inspection.policies.flatMap(({ index, policy }) => {
+  return inspection.policies.flatMap(({ index, policy, keys }) => {
     const base = seenNames.has(policy.name) ? `key.${policy.name}#${index}` : `key.${policy.name}`;
     seenNames.add(policy.name);
-    return policy.keys.map((key) => {
+    return keys.map((outcome) => {
+      const key = outcome.entry;
       const single = key.position === undefined;
       const id = single ? base : `${base}.key[${key.position}]`;
       const title = single
         ? `Key of ao_policy ${policy.name}`
         : `Key ${key.position} of ao_policy ${policy.name} (send_id ${key.send_id}, recv_id ${key.recv_id}, ${key.role})`;
-      return checkKey(deps, inspection, { id, title, index, policy: policy.name, position: key.position, spec: key.key_source, algorithm: key.mac_alg });
+      return checkKey(outcome, { id, title, index, policy: policy.name, position: key.position, spec: key.key_source, algorithm: key.mac_alg });
     });
   });
 }
@@ -154,7 +141,7 @@ interface KeyUnderCheck {
   readonly algorithm: MacAlgorithm;
 }
 
-function checkKey(deps: DoctorDeps, inspection: ConfigInspection, key: KeyUnderCheck): CheckResult {
+function checkKey(outcome: KeyFinding, key: KeyUnderCheck): CheckResult {
   const { id, title, spec } = key;
   const source = formatKeySource(spec);
   const detail = {
@@ -164,21 +151,18 @@ function checkKey(deps: DoctorDeps, inspection: ConfigInspection, key: KeyUnderC
     source,
     algorithm: key.algorithm,
   };
-  try {
-    const secret = resolveKey(spec, { env: deps.env, baseDir: inspection.baseDir });
-    const length = secret.byteLength;
-    secret.wipe();
+  if (outcome.bytes !== undefined) {
+    const length = outcome.bytes;
     return { id, title, status: 'pass', finding: `${length} bytes from ${source}`, detail: { ...detail, bytes: length } };
-  } catch (error) {
-    const message = error instanceof KeySourceError ? error.message : `${source} cannot be resolved`;
-    const { kind, ref, encoding } = spec;
-    const keyShape = `a key of 1 to 80 bytes${encoding === 'raw' ? '' : `, ${encoding}-encoded`}`;
-    const remedy =
-      kind === 'env'
-        ? `set ${ref} in the sidecar's environment (docker: -e ${ref} or an env file; never on the command line) to ${keyShape}`
-        : `make ${ref} a regular file this user can read, holding ${keyShape}`;
-    return { id, title, status: 'fail', finding: message, remedy, detail };
   }
+  const message = outcome.problem?.message ?? `${source} cannot be resolved`;
+  const { kind, ref, encoding } = spec;
+  const keyShape = `a key of 1 to 80 bytes${encoding === 'raw' ? '' : `, ${encoding}-encoded`}`;
+  const remedy =
+    kind === 'env'
+      ? `set ${ref} in the sidecar's environment (docker: -e ${ref} or an env file; never on the command line) to ${keyShape}`
+      : `make ${ref} a regular file this user can read, holding ${keyShape}`;
+  return { id, title, status: 'fail', finding: message, remedy, detail };
 }
 
 /** The address the sidecar listens on, named as the config names it. */
@@ -473,7 +457,7 @@ function checkInitiatorPeer(subnets: readonly LocalSubnet[], config: Extract<Par
 }
 
 /** The algorithms a config uses, to tell a refused algorithm that matters from one that does not. */
-export function algorithmsUsed(inspection: ConfigInspection): ReadonlySet<string> {
+export function algorithmsUsed(inspection: DoctorConfigInspection): ReadonlySet<string> {
   // Every key's, not only the preferred one's: an accept key the kernel refuses stops the sidecar too.
   return new Set(inspection.policies.flatMap(({ policy }) => policy.keys.map((key) => key.mac_alg)));
 }

@@ -45,7 +45,7 @@ export async function runDoctor(deps: DoctorDeps, run: DoctorRun = {}): Promise<
 
   if (inspection !== undefined) {
     checks.push(inspection.validity);
-    checks.push(...checkKeySources(deps, inspection));
+    checks.push(...checkKeySources(inspection));
     if (parsed === undefined) {
       checks.push({
         id: 'config.addresses',
