@@ -153,7 +153,8 @@ export function inspectDocument(document: unknown, options: TextLoadOptions): Co
   };
   if (problems.length > 0 || !parsed.success) {
     // A failed parse always leaves at least one problem; the guard keeps that true.
-    const reported = problems.length > 0 ? dedupe(problems) : [{ code: 'ERR_TCPAO_CONFIG_INVALID' as const, path: '(top level)', message: 'invalid config' }];
+    const reported: ConfigProblem[] =
+      problems.length > 0 ? dedupe(problems) : [{ code: 'ERR_TCPAO_CONFIG_INVALID', path: '(top level)', message: 'invalid config' }];
     return { ...base, problems: reported, config: undefined };
   }
   return { ...base, problems: [], config: resolvedConfig(parsed.data, keys, options.source) };

@@ -4,7 +4,16 @@
  * found is reported together, one per line, each naming its TOML path; the
  * caller prints them once and exits with status 2.
  */
-import { inspectConfigFile, inspectConfigFileAsync, inspectConfigText, inspectDocument, wipeInspectedKeys, type ConfigInspection, type LoadOptions, type TextLoadOptions } from './inspect.js';
+import {
+  inspectConfigFile,
+  inspectConfigFileAsync,
+  inspectConfigText,
+  inspectDocument,
+  wipeInspectedKeys,
+  type ConfigInspection,
+  type LoadOptions,
+  type TextLoadOptions,
+} from './inspect.js';
 import { ConfigError } from './problems.js';
 import { deepFreeze, type LoadedConfig } from './resolved.js';
 
