@@ -1,3 +1,4 @@
+// Over 300 lines on purpose: the whole TOML schema reads as one file, each section beside the field helpers it shares.
 /**
  * The config schema: exactly the TOML of the deployment spec (section 8) plus
  * the documented extras in docs/configuration.md. Field names stay as the TOML
@@ -6,7 +7,7 @@
  *
  * This module checks each value on its own. Rules that relate values to each
  * other (one mode section, policy overlaps, which policies apply) live in
- * load.ts so that they can run even when some unrelated field is invalid.
+ * relations.ts so that they can run even when some unrelated field is invalid.
  */
 import { z } from 'zod';
 
