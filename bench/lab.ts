@@ -10,10 +10,10 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { defaultBinding } from '../src/native';
-import { measureAll, startBackend, waitListening, type AoClientArgs, type ProxyFactory, type TargetResult, type TargetSpec, type Workload } from './lib/measure';
-import { REPO, freePort, startHelper, type Helper } from './lib/proc';
-import { describeMachine, figuresOf, ratiosOf, renderTable, writeResult, type Figures } from './lib/report';
+import { defaultBinding } from '../src/native/index.js';
+import { measureAll, startBackend, waitListening, type AoClientArgs, type ProxyFactory, type TargetResult, type TargetSpec, type Workload } from './lib/measure.js';
+import { REPO, freePort, startHelper, type Helper } from './lib/proc.js';
+import { describeMachine, figuresOf, ratiosOf, renderTable, writeResult, type Figures } from './lib/report.js';
 
 const binding = defaultBinding();
 

@@ -12,7 +12,7 @@
 import { once } from 'node:events';
 import { createServer, Socket, type Server } from 'node:net';
 
-import { defaultBinding, type AoKeySpec, type MacAlgorithm } from '../src/native';
+import { defaultBinding, type AoKeySpec, type MacAlgorithm } from '../src/native/index.js';
 
 const binding = defaultBinding();
 

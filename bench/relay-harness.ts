@@ -13,11 +13,11 @@ import { once } from 'node:events';
 
 import pino from 'pino';
 
-import { GLOBAL_DEFAULTS } from '../src/config/schema';
-import { defaultBinding } from '../src/native';
+import { GLOBAL_DEFAULTS } from '../src/config/schema.js';
+import { defaultBinding } from '../src/native/index.js';
 import { relaySettingsFrom, type RelaySettings } from '../src/policy/plan.js';
-import { createProxyServer } from '../src/proxy/server';
-import { createPlainHandler } from '../test/helpers/plain-handler';
+import { createProxyServer } from '../src/proxy/server.js';
+import { createPlainHandler } from '../test/helpers/plain-handler.js';
 
 interface HarnessArgs {
   readonly listenHost: string;

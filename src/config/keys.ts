@@ -1,4 +1,4 @@
-// Over 300 lines on purpose: SecretKey and every reader of key bytes share one rule (no key byte outside secureBytes), checked best in one file.
+// size: SecretKey and every reader of key bytes share one rule (no key byte outside secureBytes), checked best in one file.
 /**
  * Key sources and the SecretKey holder. Key bytes live only inside a
  * SecretKey's private field; every way of printing one yields "[REDACTED]",

@@ -1,4 +1,4 @@
-// Over 300 lines on purpose: the whole TOML schema reads as one file, each section beside the field helpers it shares.
+// size: the whole TOML schema reads as one file, each section beside the field helpers it shares.
 /**
  * The config schema: exactly the TOML of the deployment spec (section 8) plus
  * the documented extras in docs/configuration.md. Field names stay as the TOML

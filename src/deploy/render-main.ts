@@ -9,9 +9,9 @@
  */
 import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { commandHelp, EXIT_OK, KEY_ADVICE, parseCommandArgs, reportError, type CommandSpec, type OptionSpec, type Program } from '../cli/command';
-import { TcpAoError } from '../errors';
-import { type Env, ROLES, type Role, renderTemplate } from './render';
+import { commandHelp, EXIT_OK, KEY_ADVICE, parseCommandArgs, reportError, type CommandSpec, type OptionSpec, type Program } from '../cli/command.js';
+import { TcpAoError } from '../errors.js';
+import { type Env, ROLES, type Role, renderTemplate } from './render.js';
 
 export interface RenderIo {
   readonly env: Env;

@@ -2,10 +2,10 @@
 // naming the argument, before any syscall; the addon checks again, defensively.
 import * as net from 'node:net';
 
-import { TcpAoError } from '../errors';
-import { cmacKdfKey } from './cmac';
-import { MAX_IFINDEX, MAX_KEY_ID, MAX_KEYS_PER_SOCKET, MAX_MACLEN, MAX_PORT, TCP_AO_MAXKEYLEN } from './limits';
-import { KERNEL_ALGORITHMS, type AoKeySpec, type KeyMaterial, type MacAlgorithm, type NativeKey } from './types';
+import { TcpAoError } from '../errors.js';
+import { cmacKdfKey } from './cmac.js';
+import { MAX_IFINDEX, MAX_KEY_ID, MAX_KEYS_PER_SOCKET, MAX_MACLEN, MAX_PORT, TCP_AO_MAXKEYLEN } from './limits.js';
+import { KERNEL_ALGORITHMS, type AoKeySpec, type KeyMaterial, type MacAlgorithm, type NativeKey } from './types.js';
 
 /** Largest fd number: a C int. */
 export const MAX_FD = 2 ** 31 - 1;

@@ -5,7 +5,7 @@
  */
 import type * as net from 'node:net';
 
-import { TcpAoError } from '../errors';
+import { TcpAoError } from '../errors.js';
 import {
   checkAddress,
   checkFd,
@@ -22,10 +22,10 @@ import {
   toNativeKey,
   toNativeKeys,
   wipeCopies,
-} from './args';
-import { fromNativeError, UNSUPPORTED_REASON } from './errors';
-import { MAX_BACKLOG, MAX_IFINDEX, MAX_KEEPALIVE_PROBES, MAX_KEEPALIVE_SECS, MAX_KEY_ID } from './limits';
-import { loadAddon } from './load';
+} from './args.js';
+import { fromNativeError, UNSUPPORTED_REASON } from './errors.js';
+import { MAX_BACKLOG, MAX_IFINDEX, MAX_KEEPALIVE_PROBES, MAX_KEEPALIVE_SECS, MAX_KEY_ID } from './limits.js';
+import { loadAddon } from './load.js';
 import type {
   AoConnectOptions,
   AoInfo,
@@ -42,7 +42,7 @@ import type {
   ProbeResult,
   ProcessGuard,
   TcpAoBinding,
-} from './types';
+} from './types.js';
 
 /** Builds a TcpAoBinding over an addon; @load runs on first use. */
 export function createBinding(load: () => NativeAddon): TcpAoBinding {

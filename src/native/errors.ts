@@ -2,8 +2,8 @@
 // TCP-AO (ERR_TCPAO_UNSUPPORTED), anything else is ERR_TCPAO_SYSCALL with
 // errno/syscall/sysCode and the native error as cause. Key bytes never
 // appear in a message.
-import { TcpAoError, type ErrorCode } from '../errors';
-import type { NativeKey } from './types';
+import { TcpAoError, type ErrorCode } from '../errors.js';
+import type { NativeKey } from './types.js';
 
 /** The reason probeTcpAo() gives when the kernel lacks TCP-AO. */
 export const UNSUPPORTED_REASON = 'kernel built without CONFIG_TCP_AO';

@@ -3,10 +3,10 @@
  * imports from src/native/. load.ts is the only place that loads
  * build/Release/tcpao.node.
  */
-export { addressBytes, checkAddress } from './args';
-export { createBinding, defaultBinding, hardenProcess, nativeLayout, socketFd, takeEnvBytes } from './binding';
-export { aesCmac, cmacKdfKey, secureBytes } from './cmac';
-export { fromNativeError, UNSUPPORTED_REASON } from './errors';
-export * from './limits';
-export { ADDON_PATH, loadAddon } from './load';
-export * from './types';
+export { addressBytes, checkAddress } from './args.js';
+export { createBinding, defaultBinding, hardenProcess, nativeLayout, socketFd, takeEnvBytes } from './binding.js';
+export { aesCmac, cmacKdfKey, secureBytes } from './cmac.js';
+export { fromNativeError, UNSUPPORTED_REASON } from './errors.js';
+export * from './limits.js';
+export { ADDON_PATH, loadAddon } from './load.js';
+export * from './types.js';

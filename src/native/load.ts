@@ -1,8 +1,8 @@
 // The only module that loads build/Release/tcpao.node.
 import * as path from 'node:path';
 
-import { TcpAoError } from '../errors';
-import type { NativeAddon } from './types';
+import { TcpAoError } from '../errors.js';
+import type { NativeAddon } from './types.js';
 
 const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'layout',

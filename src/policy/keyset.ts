@@ -7,11 +7,11 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 
-import { prefixContains, type IpFamily } from '../config/address';
-import type { SecretKey } from '../config/keys';
-import type { ResolvedAoPolicy, SidecarConfig } from '../config/load';
-import type { KeyRole } from '../config/schema';
-import { addressBytes, type AoKeyInfo, type AoKeySpec, type MacAlgorithm } from '../native';
+import { prefixContains, type IpFamily } from '../config/address.js';
+import type { SecretKey } from '../config/keys.js';
+import type { ResolvedAoPolicy, SidecarConfig } from '../config/load.js';
+import type { KeyRole } from '../config/schema.js';
+import { addressBytes, type AoKeyInfo, type AoKeySpec, type MacAlgorithm } from '../native/index.js';
 
 /** One master key tuple as a generation wants it on sockets. */
 export interface WireKey {

@@ -1,10 +1,10 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { AoInfo, TcpAoBinding } from '../native';
-import { startRelay, type RelayEndReason } from './relay';
+import type { AoInfo, TcpAoBinding } from '../native/index.js';
+import { startRelay, type RelayEndReason } from './relay.js';
 import { parseSocketAddress } from '../config/address.js';
 import type { RelaySettings } from '../policy/plan.js';
-import { SessionTracker } from './sessions';
+import { SessionTracker } from './sessions.js';
 
 /** The two legs of a connection that passed every check, ready to relay. */
 export interface OpenedLegs {

@@ -1,9 +1,9 @@
 import { connect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { formatEndpoint, parseSocketAddress, prefixContains } from '../config/address.js';
-import type { TcpAoBinding } from '../native';
+import type { TcpAoBinding } from '../native/index.js';
 import type { TerminatorPlan } from '../policy/plan.js';
-import { ConnectionRefused, type ConnectionHandler, type OpenedLegs } from './server';
+import { ConnectionRefused, type ConnectionHandler, type OpenedLegs } from './server.js';
 
 function connectPlain(plan: TerminatorPlan): Promise<Socket> {
   return new Promise((resolve, reject) => {

@@ -6,6 +6,7 @@
 import type { AoInfo, AoKeyInfo, TcpAoBinding } from '../native/index.js';
 import { describeKey, installedIdentity, toKeySpec, type WireKey } from '../policy/keyset.js';
 import type { KeyAction, PendingRemoval, RemovalReason, SocketPlan } from './reconcile.js';
+import { errorCodeOf } from '../errors.js';
 
 export interface ActionFailure {
   readonly action: string;
@@ -36,11 +37,6 @@ export function describeAction(action: KeyAction): string {
     action.rnextKey === undefined ? undefined : `RNext key ${action.rnextKey}`,
   ].filter((part) => part !== undefined);
   return `set ${parts.join(' and ')}`;
-}
-
-function errorCode(error: unknown): string {
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : 'ERR_TCPAO_INTERNAL';
 }
 
 function sysCodeOf(error: unknown): string | undefined {
@@ -83,7 +79,7 @@ export function applySocketPlan(binding: TcpAoBinding, fd: number, plan: SocketP
     } catch (error) {
       failures.push({
         action: describeAction(action),
-        code: errorCode(error),
+        code: errorCodeOf(error) ?? 'ERR_TCPAO_INTERNAL',
         message: error instanceof Error ? error.message : String(error),
       });
     }
@@ -140,7 +136,7 @@ export function applyReload(
     return {
       socket,
       action: describeAction(action),
-      code: errorCode(error),
+      code: errorCodeOf(error) ?? 'ERR_TCPAO_INTERNAL',
       message: error instanceof Error ? error.message : String(error),
       ...(sysCode === undefined ? {} : { sysCode }),
     };

@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 
 import { loadConfigFileAsync, type LoadedConfig, type SidecarConfig } from '../config/load.js';
-import type { AoInfo, TcpAoBinding } from '../native';
+import type { AoInfo, TcpAoBinding } from '../native/index.js';
 import type { WireSocket } from '../proxy/live-handler.js';
 import { ConnectionRefused } from '../proxy/server.js';
 import {

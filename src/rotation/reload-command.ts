@@ -13,7 +13,7 @@ import { FileReadError, readRegularFileSync } from '../config/read-file.js';
 
 import { usageError, type CliCommand } from '../cli/command.js';
 import { PROGRAM } from '../cli/program.js';
-import { TcpAoError } from '../errors.js';
+import { errorCodeOf, TcpAoError } from '../errors.js';
 
 /** A pid file holds one process id and a newline. */
 const MAX_PID_FILE_BYTES = 64;
@@ -110,8 +110,7 @@ export const reloadCommand: CliCommand = {
     try {
       process.kill(pid, 'SIGHUP');
     } catch (error) {
-      const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-      throw targetError(`cannot signal process ${pid} (${typeof code === 'string' ? code : 'error'}); run as the sidecar's user or root`);
+      throw targetError(`cannot signal process ${pid} (${errorCodeOf(error) ?? 'error'}); run as the sidecar's user or root`);
     }
     context.io.stdout(`sent SIGHUP to ${PROGRAM} ${pid}; its log says reload_applied or reload_failed (also /status config.lastReload)\n`);
     return 0;

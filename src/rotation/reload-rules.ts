@@ -5,6 +5,7 @@
  */
 import { formatEndpoint, type Endpoint } from '../config/address.js';
 import { ConfigError, type ConfigProblem, type SidecarConfig } from '../config/load.js';
+import { errorCodeOf } from '../errors.js';
 
 export interface ReloadProblem {
   readonly code: string;
@@ -80,10 +81,9 @@ export function restartOnlyChanges(before: SidecarConfig, after: SidecarConfig):
 
 export function problemsOf(error: unknown): ReloadProblem[] {
   if (error instanceof ConfigError) return error.problems.map((problem: ConfigProblem) => ({ ...problem }));
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
   return [
     {
-      code: typeof code === 'string' ? code : 'ERR_TCPAO_INTERNAL',
+      code: errorCodeOf(error) ?? 'ERR_TCPAO_INTERNAL',
       path: '(reload)',
       message: error instanceof Error ? error.message : String(error),
     },

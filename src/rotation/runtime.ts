@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 
 import { formatEndpoint, parseSocketAddress } from '../config/address.js';
 import type { SidecarConfig } from '../config/load.js';
-import { TcpAoError } from '../errors.js';
+import { errorCodeOf, TcpAoError } from '../errors.js';
 import type { TcpAoBinding } from '../native/index.js';
 import { startObservability, type ObservabilityServer } from '../observability/http.js';
 import { snapshot, type SidecarStatus, type StatusSource } from '../observability/status.js';
@@ -52,10 +52,9 @@ function writePidFile(path: string): void {
   try {
     writeFileSync(path, `${process.pid}\n`, { mode: 0o644 });
   } catch (error) {
-    const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
     throw new TcpAoError(
       'ERR_TCPAO_PID_FILE',
-      `cannot write pid_file ${path}: ${typeof code === 'string' ? code : 'error'}; give a writable path or leave pid_file out`,
+      `cannot write pid_file ${path}: ${errorCodeOf(error) ?? 'error'}; give a writable path or leave pid_file out`,
       { cause: error },
     );
   }

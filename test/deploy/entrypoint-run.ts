@@ -10,8 +10,8 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlink
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { waitForValue } from '../helpers/wait';
-import type { Attempt } from './fixtures/app-probe';
+import { waitForValue } from '../helpers/wait.js';
+import type { Attempt } from './fixtures/app-probe.js';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const ENTRYPOINT_DIR = path.join(ROOT, 'deploy', 'entrypoint');

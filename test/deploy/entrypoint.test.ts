@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { APP_UID, ENTRYPOINT_DIR, FAKE_PORT_GUARD, FAKE_PROC_JS, FAKE_PROXY, ROOT, SIDECAR_UID, waitFor } from './entrypoint-run';
+import { APP_UID, ENTRYPOINT_DIR, FAKE_PORT_GUARD, FAKE_PROC_JS, FAKE_PROXY, ROOT, SIDECAR_UID, waitFor } from './entrypoint-run.js';
 
 const KEY = 'entrypoint-test-key-5f2b8c1d9e7a';
 const KEY_SHA256 = createHash('sha256').update(KEY).digest('hex');
@@ -345,7 +345,7 @@ t.test('supervise.sh on its own: first status passed on, usage errors exit 2', a
 /** Whether this kernel has TCP-AO, asked through the real addon (undefined: no addon built). */
 function kernelHasTcpAo(): boolean | undefined {
   try {
-    const native = require('../../src/native') as { defaultBinding(): { probeTcpAo(): { supported: boolean } } };
+    const native = require('../../src/native/index.js') as { defaultBinding(): { probeTcpAo(): { supported: boolean } } };
     return native.defaultBinding().probeTcpAo().supported;
   } catch {
     return undefined;

@@ -4,9 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { hasCode } from '../../src/errors';
-import { type Env, type Role, placeholders, renderTemplate } from '../../src/deploy/render';
-import { renderConfigMain } from '../../src/deploy/render-main';
+import { hasCode } from '../../src/errors.js';
+import { type Env, type Role, placeholders, renderTemplate } from '../../src/deploy/render.js';
+import { renderConfigMain } from '../../src/deploy/render-main.js';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const TEMPLATE_DIR = path.join(ROOT, 'deploy', 'config');

@@ -5,9 +5,9 @@
  * counters show why.
  */
 import t, { type Test } from 'tap';
-import { skipUnlessAo } from '../helpers/ao';
-import { pollUntil } from '../helpers/wait';
-import { type PolicyOptions } from '../helpers/configs';
+import { skipUnlessAo } from '../helpers/ao.js';
+import { pollUntil } from '../helpers/wait.js';
+import { type PolicyOptions } from '../helpers/configs.js';
 import {
   isListening,
   keyEncodings,
@@ -18,7 +18,7 @@ import {
   topology,
   topologyUp,
   type LineProcess,
-} from '../helpers/lab';
+} from '../helpers/lab.js';
 
 const KEY = 'fail-closed-key-1a2b3c4d5e6f';
 const OTHER_KEY = 'fail-closed-key-ffffffffffff';

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 
 import type { Test } from 'tap';
 
-import { defaultBinding, type AoConnectOptions, type AoKeySpec, type AoListenOptions } from '../../src/native';
+import { defaultBinding, type AoConnectOptions, type AoKeySpec, type AoListenOptions } from '../../src/native/index.js';
 
 const binding = defaultBinding();
 

@@ -7,8 +7,8 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { REPO, type JsonLine } from './lab';
-import { pollUntil } from './wait';
+import { REPO, type JsonLine } from './lab.js';
+import { pollUntil } from './wait.js';
 
 const ENGINE_POLL_MS = 500;
 

@@ -6,10 +6,10 @@
  * go), for the rotation and observability tests. fakeDoctorBinding records
  * what the doctor probes and installs on its scratch sockets.
  */
-import { keyBytes } from './key-bytes';
-import type { DoctorBinding } from '../../src/doctor/types';
-import type { AoInfo, AoInfoUpdate, AoKeyInfo, AoKeyRef, AoKeySpec, MacAlgorithm, ProbeResult, TcpAoBinding } from '../../src/native';
-import { TcpAoError } from '../../src/errors';
+import { keyBytes } from './key-bytes.js';
+import type { DoctorBinding } from '../../src/doctor/types.js';
+import type { AoInfo, AoInfoUpdate, AoKeyInfo, AoKeyRef, AoKeySpec, MacAlgorithm, ProbeResult, TcpAoBinding } from '../../src/native/index.js';
+import { TcpAoError } from '../../src/errors.js';
 
 interface FakeKey {
   readonly peer: string;

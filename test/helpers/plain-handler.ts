@@ -7,8 +7,8 @@
  */
 import { connect } from 'node:net';
 
-import type { AoInfo } from '../../src/native';
-import { ConnectionRefused, type ConnectionHandler, type OpenedLegs } from '../../src/proxy/server';
+import type { AoInfo } from '../../src/native/index.js';
+import { ConnectionRefused, type ConnectionHandler, type OpenedLegs } from '../../src/proxy/server.js';
 
 export interface PlainTarget {
   readonly host: string;

@@ -13,8 +13,8 @@ import {
   type ConnectionHandler,
   type ProxyServer,
   type ProxyServerOptions,
-} from '../../src/proxy/server';
-import { createPlainHandler } from './plain-handler';
+} from '../../src/proxy/server.js';
+import { createPlainHandler } from './plain-handler.js';
 
 export type LogLine = Record<string, unknown>;
 export type RelaySettings = ProxyServerOptions['relay'];

@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { endpoint, initiatorSection, policyToml, terminatorSection } from './configs';
-import { LineProcess, REPO, spawnInNode, type JsonLine, type Teardownable } from './lab';
+import { endpoint, initiatorSection, policyToml, terminatorSection } from './configs.js';
+import { LineProcess, REPO, spawnInNode, type JsonLine, type Teardownable } from './lab.js';
 
 const CLI = join(REPO, 'bin', 'tcpao-proxy');
 const PACED = join(REPO, 'dist', 'test', 'fixtures', 'paced-stream.js');

@@ -13,7 +13,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { parseDocument } from 'yaml';
 
-import { aoRequired, aoSupport } from '../helpers/ao';
+import { aoRequired, aoSupport } from '../helpers/ao.js';
 import {
   builtImages,
   containerJsonLines,
@@ -23,8 +23,8 @@ import {
   pollEngine,
   startEngine,
   type Engine,
-} from '../helpers/docker';
-import { keyEncodings, REPO } from '../helpers/lab';
+} from '../helpers/docker.js';
+import { keyEncodings, REPO } from '../helpers/lab.js';
 
 const LAB_NAME = 'tcpao-bmp';
 const INITIATOR = `clab-${LAB_NAME}-gobgp`;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 
-import { aoRequired, aoSupport } from '../helpers/ao';
+import { aoRequired, aoSupport } from '../helpers/ao.js';
 import {
   builtImages,
   containerJsonLines,
@@ -21,8 +21,8 @@ import {
   pollEngine,
   startEngine,
   type Engine,
-} from '../helpers/docker';
-import { keyEncodings, topology, type JsonLine } from '../helpers/lab';
+} from '../helpers/docker.js';
+import { keyEncodings, topology, type JsonLine } from '../helpers/lab.js';
 
 const { terminator: TERMINATOR_IMAGE, initiator: INITIATOR_IMAGE } = builtImages();
 

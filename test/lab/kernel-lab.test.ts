@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { defaultBinding } from '../../src/native';
+import { defaultBinding } from '../../src/native/index.js';
 
 const binding = defaultBinding();
 

@@ -6,8 +6,8 @@
 // kernel with TCP-AO (the lab).
 import t from 'tap';
 
-import { defaultBinding, loadAddon, socketFd, type NativeKey } from '../../src/native';
-import { connectAoSocket, listenAo, mirrorKey, nextConnection, sendAndReceive, skipUnlessAo, testKey } from '../helpers/ao';
+import { defaultBinding, loadAddon, socketFd, type NativeKey } from '../../src/native/index.js';
+import { connectAoSocket, listenAo, mirrorKey, nextConnection, sendAndReceive, skipUnlessAo, testKey } from '../helpers/ao.js';
 
 const binding = defaultBinding();
 

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 
 import t from 'tap';
 
-import { loadAddon } from '../../src/native';
+import { loadAddon } from '../../src/native/index.js';
 
 interface LooseAddon {
   readonly [name: string]: (...args: unknown[]) => unknown;

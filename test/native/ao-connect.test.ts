@@ -2,7 +2,7 @@
 // every algorithm; needs a kernel with TCP-AO (the lab).
 import t from 'tap';
 
-import { defaultBinding, socketFd, type AoKeySpec } from '../../src/native';
+import { defaultBinding, socketFd, type AoKeySpec } from '../../src/native/index.js';
 import {
   connectAoSocket,
   listenAo,
@@ -11,7 +11,7 @@ import {
   sendAndReceive,
   skipUnlessAo,
   testKey,
-} from '../helpers/ao';
+} from '../helpers/ao.js';
 
 const binding = defaultBinding();
 

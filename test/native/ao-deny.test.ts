@@ -5,7 +5,7 @@ import * as net from 'node:net';
 
 import t, { type Test } from 'tap';
 
-import { defaultBinding, type AoInfo, type AoKeySpec } from '../../src/native';
+import { defaultBinding, type AoInfo, type AoKeySpec } from '../../src/native/index.js';
 import {
   connectAoSocket,
   listenAo,
@@ -15,8 +15,8 @@ import {
   skipUnlessAo,
   testKey,
   type AoListener,
-} from '../helpers/ao';
-import { delay, pollUntil } from '../helpers/wait';
+} from '../helpers/ao.js';
+import { delay, pollUntil } from '../helpers/wait.js';
 
 const binding = defaultBinding();
 

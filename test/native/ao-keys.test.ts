@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 
 import t, { type Test } from 'tap';
 
-import { defaultBinding, socketFd, type AoKeySpec } from '../../src/native';
+import { defaultBinding, socketFd, type AoKeySpec } from '../../src/native/index.js';
 import {
   connectAoSocket,
   listenAo,
@@ -14,7 +14,7 @@ import {
   sendAndReceive,
   skipUnlessAo,
   testKey,
-} from '../helpers/ao';
+} from '../helpers/ao.js';
 
 const binding = defaultBinding();
 

@@ -5,8 +5,8 @@ import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-import { defaultBinding } from '../../src/native';
-import { skipUnlessAo, testKey } from '../helpers/ao';
+import { defaultBinding } from '../../src/native/index.js';
+import { skipUnlessAo, testKey } from '../helpers/ao.js';
 
 const binding = defaultBinding();
 

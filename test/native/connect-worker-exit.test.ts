@@ -15,9 +15,9 @@ import { Worker } from 'node:worker_threads';
 
 import t from 'tap';
 
-import { defaultBinding } from '../../src/native';
-import { mirrorKey, openFdCount, skipUnlessAo, testKey } from '../helpers/ao';
-import { pollUntil } from '../helpers/wait';
+import { defaultBinding } from '../../src/native/index.js';
+import { mirrorKey, openFdCount, skipUnlessAo, testKey } from '../helpers/ao.js';
+import { pollUntil } from '../helpers/wait.js';
 
 const binding = defaultBinding();
 

@@ -6,8 +6,8 @@ import type * as net from 'node:net';
 
 import t from 'tap';
 
-import { defaultBinding, UNSUPPORTED_REASON } from '../../src/native';
-import { listenPlain, openFdCount, testKey } from '../helpers/ao';
+import { defaultBinding, UNSUPPORTED_REASON } from '../../src/native/index.js';
+import { listenPlain, openFdCount, testKey } from '../helpers/ao.js';
 
 const binding = defaultBinding();
 

@@ -19,7 +19,7 @@ import {
   SecretKey,
   type KeySourceSpec,
 } from '../../src/config/keys.js';
-import { keyBytes } from '../helpers/key-bytes';
+import { keyBytes } from '../helpers/key-bytes.js';
 import { loadConfigText } from '../../src/config/load.js';
 import { describePolicy } from '../../src/policy/select.js';
 import { toKeySpec, wireKeysOf } from '../../src/policy/keyset.js';

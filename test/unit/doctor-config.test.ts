@@ -9,9 +9,9 @@ import { join } from 'node:path';
 
 import t, { type Test } from 'tap';
 
-import { runDoctor } from '../../src/doctor/doctor';
-import { renderHuman, renderJson } from '../../src/doctor/report';
-import type { CheckResult, DoctorReport } from '../../src/doctor/types';
+import { runDoctor } from '../../src/doctor/doctor.js';
+import { renderHuman, renderJson } from '../../src/doctor/report.js';
+import type { CheckResult, DoctorReport } from '../../src/doctor/types.js';
 import {
   assertKeyAbsent,
   fakeDeps,
@@ -22,8 +22,8 @@ import {
   withInterface,
   writeConfig,
   type FakeHost,
-} from './doctor-fakes';
-import { fakeDoctorBinding, syscallError } from '../helpers/fake-bindings';
+} from './doctor-fakes.js';
+import { fakeDoctorBinding, syscallError } from '../helpers/fake-bindings.js';
 
 const KEY = 'doctor-unit-secret-Zq81';
 const ENV = { TCPAO_KEY: KEY };

@@ -12,11 +12,11 @@ import { gzipSync } from 'node:zlib';
 
 import type { Test } from 'tap';
 
-import { realDeps } from '../../src/doctor/doctor';
-import type { DoctorBinding, DoctorDeps } from '../../src/doctor/types';
-import type { MacAlgorithm } from '../../src/native';
-import { initiatorSection, policyToml, terminatorSection } from '../helpers/configs';
-import { fakeDoctorBinding } from '../helpers/fake-bindings';
+import { realDeps } from '../../src/doctor/doctor.js';
+import type { DoctorBinding, DoctorDeps } from '../../src/doctor/types.js';
+import type { MacAlgorithm } from '../../src/native/index.js';
+import { initiatorSection, policyToml, terminatorSection } from '../helpers/configs.js';
+import { fakeDoctorBinding } from '../helpers/fake-bindings.js';
 
 /** /proc/self/status with the given effective capability mask (hex). */
 export function procStatus(capEff: string): string {

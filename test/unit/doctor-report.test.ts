@@ -3,12 +3,12 @@
 // --json, colour rules and usage errors through the real CLI dispatcher.
 import t from 'tap';
 
-import { runCli, type CliIo } from '../../src/cli';
-import { createDoctorCommand } from '../../src/doctor/command';
-import { buildReport, renderHuman, renderJson, summarise } from '../../src/doctor/report';
-import type { CheckResult, HostFacts } from '../../src/doctor/types';
-import { fakeDeps } from './doctor-fakes';
-import { fakeDoctorBinding, NO_TCP_AO } from '../helpers/fake-bindings';
+import { runCli, type CliIo } from '../../src/cli.js';
+import { createDoctorCommand } from '../../src/doctor/command.js';
+import { buildReport, renderHuman, renderJson, summarise } from '../../src/doctor/report.js';
+import type { CheckResult, HostFacts } from '../../src/doctor/types.js';
+import { fakeDeps } from './doctor-fakes.js';
+import { fakeDoctorBinding, NO_TCP_AO } from '../helpers/fake-bindings.js';
 
 const HOST: HostFacts = {
   hostname: 'h1',

@@ -3,10 +3,10 @@
 // privileges and counters, and how they add up to the report's verdict.
 import t from 'tap';
 
-import { keyBytes } from '../helpers/key-bytes';
-import { runDoctor } from '../../src/doctor/doctor';
-import type { CheckResult, DoctorReport } from '../../src/doctor/types';
-import { TcpAoError } from '../../src/errors';
+import { keyBytes } from '../helpers/key-bytes.js';
+import { runDoctor } from '../../src/doctor/doctor.js';
+import type { CheckResult, DoctorReport } from '../../src/doctor/types.js';
+import { TcpAoError } from '../../src/errors.js';
 import {
   configGz,
   fakeDeps,
@@ -18,8 +18,8 @@ import {
   scratchDir,
   terminatorToml,
   writeConfig,
-} from './doctor-fakes';
-import { fakeDoctorBinding, NO_TCP_AO, syscallError } from '../helpers/fake-bindings';
+} from './doctor-fakes.js';
+import { fakeDoctorBinding, NO_TCP_AO, syscallError } from '../helpers/fake-bindings.js';
 
 function check(report: DoctorReport, id: string): CheckResult {
   const found = report.checks.find((candidate) => candidate.id === id);

@@ -5,8 +5,8 @@ import * as net from 'node:net';
 
 import t, { type Test } from 'tap';
 
-import { SecretKey } from '../../src/config/keys';
-import { TcpAoError } from '../../src/errors';
+import { SecretKey } from '../../src/config/keys.js';
+import { TcpAoError } from '../../src/errors.js';
 import {
   createBinding,
   type AoConnectOptions,
@@ -15,7 +15,7 @@ import {
   type NativeAddon,
   type NativeKey,
   type TcpAoBinding,
-} from '../../src/native';
+} from '../../src/native/index.js';
 
 const SECRET = Buffer.from('do-not-leak-this-secret-4d2f');
 

@@ -9,13 +9,13 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import t from 'tap';
 
-import { ConfigError, loadConfigText } from '../../src/config/load';
-import { startObservability } from '../../src/observability/http';
-import { renderFamilies, renderMetrics } from '../../src/observability/metrics';
-import { snapshot, type StatusSource } from '../../src/observability/status';
-import type { ReloadRecord } from '../../src/rotation/controller';
-import { parseMetrics, sampleValue } from '../helpers/prometheus';
-import { FakeKernelBinding } from '../helpers/fake-bindings';
+import { ConfigError, loadConfigText } from '../../src/config/load.js';
+import { startObservability } from '../../src/observability/http.js';
+import { renderFamilies, renderMetrics } from '../../src/observability/metrics.js';
+import { snapshot, type StatusSource } from '../../src/observability/status.js';
+import type { ReloadRecord } from '../../src/rotation/controller.js';
+import { parseMetrics, sampleValue } from '../helpers/prometheus.js';
+import { FakeKernelBinding } from '../helpers/fake-bindings.js';
 
 const quiet = pino({ level: 'silent' }, new Writable({ write: (_chunk, _encoding, done) => done() }));
 

@@ -9,9 +9,9 @@ import { connect, type Socket } from 'node:net';
 
 import t, { type Test } from 'tap';
 
-import type { ConnectionHandler } from '../../src/proxy/server';
-import { appServer, echoApp, startPlainProxy, type LogLine } from '../helpers/proxy';
-import { pollUntil, waitForValue } from '../helpers/wait';
+import type { ConnectionHandler } from '../../src/proxy/server.js';
+import { appServer, echoApp, startPlainProxy, type LogLine } from '../helpers/proxy.js';
+import { pollUntil, waitForValue } from '../helpers/wait.js';
 
 const WAIT_LIMIT_MS = 10_000;
 

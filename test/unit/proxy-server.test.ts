@@ -7,8 +7,8 @@ import { connect, type Socket } from 'node:net';
 
 import t, { type Test } from 'tap';
 
-import { ConnectionRefused, type ConnectionHandler } from '../../src/proxy/server';
-import { echoApp, startPlainProxy, type RunningProxy } from '../helpers/proxy';
+import { ConnectionRefused, type ConnectionHandler } from '../../src/proxy/server.js';
+import { echoApp, startPlainProxy, type RunningProxy } from '../helpers/proxy.js';
 
 /** The plain handler to an echo app; `refuse` turns a client into a handler refusal before the app is dialled. */
 async function startProxy(

@@ -13,15 +13,15 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import t from 'tap';
 
-import { ConfigError, loadConfigFile, loadConfigText, type SidecarConfig } from '../../src/config/load';
-import { ConnectionRefused } from '../../src/proxy/server';
+import { ConfigError, loadConfigFile, loadConfigText, type SidecarConfig } from '../../src/config/load.js';
+import { ConnectionRefused } from '../../src/proxy/server.js';
 import { changedIdentities, generationFromConfig, keysForPeer } from '../../src/policy/keyset.js';
 import type { WireSocket } from '../../src/proxy/live-handler.js';
 import { applySocketPlan } from '../../src/rotation/apply-keys.js';
 import { RotationController } from '../../src/rotation/controller.js';
 import { planSocket } from '../../src/rotation/reconcile.js';
-import { policyToml, terminatorSection } from '../helpers/configs';
-import { FakeKernelBinding, type FakeSocket } from '../helpers/fake-bindings';
+import { policyToml, terminatorSection } from '../helpers/configs.js';
+import { FakeKernelBinding, type FakeSocket } from '../helpers/fake-bindings.js';
 
 const ENV = { KEY_ONE: 'first-rotation-key-aaaa', KEY_TWO: 'second-rotation-key-bbbb', KEY_TWO_CHANGED: 'second-rotation-key-CHANGED' };
 
