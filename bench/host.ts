@@ -12,9 +12,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { measureAll, startBackend, waitListening, type ProxyFactory, type ProxyInstance, type TargetResult, type Workload } from './lib/measure';
-import { HARNESS_SCRIPT, freePort, startHelper, type Helper } from './lib/proc';
-import { describeMachine, figuresOf, ratiosOf, renderTable, writeResult, type Figures } from './lib/report';
+import { measureAll, startBackend, waitListening, type ProxyFactory, type ProxyInstance, type TargetResult, type Workload } from './lib/measure.js';
+import { HARNESS_SCRIPT, freePort, startHelper, type Helper } from './lib/proc.js';
+import { describeMachine, figuresOf, ratiosOf, renderTable, writeResult, type Figures } from './lib/report.js';
 
 const HOST = '127.0.0.1';
 

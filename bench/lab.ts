@@ -10,10 +10,12 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { probeTcpAo } from '../src/native';
-import { measureAll, startBackend, waitListening, type AoClientArgs, type ProxyFactory, type TargetResult, type TargetSpec, type Workload } from './lib/measure';
-import { REPO, freePort, startHelper, type Helper } from './lib/proc';
-import { describeMachine, figuresOf, ratiosOf, renderTable, writeResult, type Figures } from './lib/report';
+import { defaultBinding } from '../src/native/index.js';
+import { measureAll, startBackend, waitListening, type AoClientArgs, type ProxyFactory, type TargetResult, type TargetSpec, type Workload } from './lib/measure.js';
+import { REPO, freePort, startHelper, type Helper } from './lib/proc.js';
+import { describeMachine, figuresOf, ratiosOf, renderTable, writeResult, type Figures } from './lib/report.js';
+
+const binding = defaultBinding();
 
 const HOST = '127.0.0.1';
 const CLI = join(REPO, 'bin', 'tcpao-proxy');
@@ -142,7 +144,7 @@ function flag(name: string): string | undefined {
 }
 
 async function main(): Promise<void> {
-  const probe = probeTcpAo();
+  const probe = binding.probeTcpAo();
   if (!probe.supported) {
     throw new Error(`this kernel has no TCP-AO (${probe.reason}); run it as: scripts/kernel-lab run -- node dist/bench/lab.js`);
   }
@@ -194,7 +196,7 @@ async function main(): Promise<void> {
       notes: [
         'all on the lab loopback; load generator, sidecars and backend are separate processes sharing the guest CPUs',
         `chain = node bin/tcpao-proxy initiator -> TCP-AO (${MAC_ALGORITHM}, key id ${KEY_ID}) -> terminator, log_level info to a file`,
-        'direct-ao = the same node client/backend on sockets from src/native.ts connectAo/createAoListener',
+        'direct-ao = the same node client/backend on sockets from the src/native binding (connectAo/createAoListener)',
         'idle memory of the chain = initiator delta + terminator delta (each also listed under results.chain.idle.byRole)',
       ],
       figures,

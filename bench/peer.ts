@@ -12,7 +12,9 @@
 import { once } from 'node:events';
 import { createServer, Socket, type Server } from 'node:net';
 
-import { connectAo, createAoListener, type AoKeySpec, type MacAlgorithm } from '../src/native';
+import { defaultBinding, type AoKeySpec, type MacAlgorithm } from '../src/native/index.js';
+
+const binding = defaultBinding();
 
 interface AoArgs {
   readonly peer: string;
@@ -60,7 +62,7 @@ function requirePort(args: PeerArgs): number {
 async function open(args: PeerArgs): Promise<Socket> {
   const port = requirePort(args);
   if (args.ao !== undefined) {
-    const fd = await connectAo({ host: args.host, port, keys: [aoKey(args.ao)], timeoutMs: args.timeoutMs ?? DEFAULT_TIMEOUT_MS });
+    const fd = await binding.connectAo({ host: args.host, port, keys: [aoKey(args.ao)], timeoutMs: args.timeoutMs ?? DEFAULT_TIMEOUT_MS });
     const socket = new Socket({ fd, readable: true, writable: true });
     socket.setNoDelay(true);
     return socket;
@@ -111,7 +113,7 @@ async function listen(args: PeerArgs, serve: (socket: Socket) => void): Promise<
   const server: Server = createServer({ noDelay: true }, serve);
   const listening = once(server, 'listening');
   if (args.ao !== undefined) {
-    server.listen({ fd: createAoListener({ host: args.host, port: 0, keys: [aoKey(args.ao)], backlog: 4_096 }) });
+    server.listen({ fd: binding.createAoListener({ host: args.host, port: 0, keys: [aoKey(args.ao)], backlog: 4_096 }) });
   } else {
     server.listen({ host: args.host, port: 0, backlog: 4_096 });
   }

@@ -1,9 +1,8 @@
 /**
- * A plain TCP relay built from the sidecar's own relay module, for host
- * benchmarks only (the shipped CLI never runs without TCP-AO). It sets up each
- * connection the way src/proxy/server.ts and the terminator do: a paused
- * accept with half-open allowed, a paused half-open upstream, the production
- * socket settings and idle timeout, then startRelay().
+ * A plain TCP relay built from the sidecar's own proxy server, for host
+ * benchmarks only (the shipped CLI never runs without TCP-AO): createProxyServer
+ * with the plain test handler, so every connection takes the production accept
+ * path (caps, paused half-open legs, socket settings, idle timeout, startRelay).
  *
  * Argument: one JSON object {listenHost, targetHost, targetPort, highWaterMark?, idleTimeoutMs?}.
  * The optional fields are what-if knobs: highWaterMark (bytes) for both legs
@@ -11,14 +10,14 @@
  * Prints {"event":"listening","port":N}.
  */
 import { once } from 'node:events';
-import { connect, createServer, type Socket } from 'node:net';
 
-import { GLOBAL_DEFAULTS } from '../src/config/schema';
-import { defaultBinding } from '../src/native';
-import type { RelaySettings } from '../src/proxy/plan';
-import { startRelay } from '../src/proxy/relay';
-import { relaySettingsFrom } from '../src/proxy/sidecar';
-import { applySocketSettings } from '../src/proxy/server';
+import pino from 'pino';
+
+import { GLOBAL_DEFAULTS } from '../src/config/schema.js';
+import { defaultBinding } from '../src/native/index.js';
+import { relaySettingsFrom, type RelaySettings } from '../src/policy/plan.js';
+import { createProxyServer } from '../src/proxy/server.js';
+import { createPlainHandler } from '../test/helpers/plain-handler.js';
 
 interface HarnessArgs {
   readonly listenHost: string;
@@ -38,41 +37,21 @@ async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as HarnessArgs;
   const settings: RelaySettings = { ...defaults, idleTimeoutMs: args.idleTimeoutMs ?? defaults.idleTimeoutMs };
   const waterMark = args.highWaterMark === undefined ? {} : { highWaterMark: args.highWaterMark };
-  let active = 0;
-
-  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true, ...waterMark }, (client) => {
-    client.on('error', () => undefined);
-    const upstream: Socket = connect({
-      host: args.targetHost,
-      port: args.targetPort,
-      allowHalfOpen: true,
-      noDelay: true,
-      ...waterMark,
-    });
-    upstream.pause();
-    const timer = setTimeout(() => upstream.destroy(new Error('upstream connect timed out')), settings.connectTimeoutMs);
-    upstream.once('error', () => {
-      clearTimeout(timer);
-      client.resetAndDestroy();
-    });
-    upstream.once('connect', () => {
-      clearTimeout(timer);
-      upstream.removeAllListeners('error');
-      applySocketSettings(client, settings, defaultBinding());
-      applySocketSettings(upstream, settings, defaultBinding());
-      active += 1;
-      void startRelay(client, upstream, { idleTimeoutMs: settings.idleTimeoutMs }).done.then(() => {
-        active -= 1;
-      });
-    });
+  const proxy = createProxyServer({
+    relay: settings,
+    // Silent, as before the harness used the proxy server: the lab part measures the sidecar's per-connection logging.
+    log: pino({ level: 'silent' }),
+    handler: createPlainHandler({ host: args.targetHost, port: args.targetPort }, { ...settings, ...waterMark }),
+    binding: defaultBinding(),
+    ...waterMark,
   });
-  server.listen({ host: args.listenHost, port: 0, backlog: 4_096 });
-  await once(server, 'listening');
-  const address = server.address();
+  proxy.server.listen({ host: args.listenHost, port: 0, backlog: 4_096 });
+  await once(proxy.server, 'listening');
+  const address = proxy.server.address();
   if (address === null || typeof address === 'string') throw new Error('listener has no port');
   process.stdout.write(`${JSON.stringify({ event: 'listening', port: address.port })}\n`);
   process.on('SIGTERM', () => {
-    process.stdout.write(`${JSON.stringify({ event: 'stopping', active })}\n`);
+    process.stdout.write(`${JSON.stringify({ event: 'stopping', active: proxy.sessions.size })}\n`);
     process.exit(0);
   });
 }

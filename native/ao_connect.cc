@@ -11,6 +11,7 @@
 #include "args.h"
 #include "js_errors.h"
 #include "tcp_ao.h"
+#include "tcp_ao_limits.h"
 
 namespace tcpao {
 namespace {
@@ -158,7 +159,7 @@ Napi::Value ConnectAo(const Napi::CallbackInfo& info) {
   Napi::Object obj = ObjectArg(info, 0, "options");
   ConnectSpec spec;
   spec.remote = AddressProp(obj, "host", "host");
-  spec.port = static_cast<uint16_t>(IntegerProp(obj, "port", "port", 1, 65535, true, 0));
+  spec.port = static_cast<uint16_t>(IntegerProp(obj, "port", "port", 1, kMaxPort, true, 0));
   if (!obj.Get("localAddress").IsUndefined()) {
     spec.has_local = true;
     spec.local = AddressProp(obj, "localAddress", "localAddress");

@@ -9,12 +9,12 @@
 #include <vector>
 
 #include "js_errors.h"
+#include "tcp_ao_limits.h"
 
 namespace tcpao {
 namespace {
 
 constexpr const char* kAlgorithms[] = {"hmac(sha1)", "hmac(sha256)", "cmac(aes128)"};
-constexpr size_t kMaxKeysPerCall = 256;
 
 bool HostBitsClear(const Peer& p) {
   size_t bytes = p.family == AF_INET ? 4 : 16;
@@ -33,7 +33,8 @@ uint8_t CopyKeyBytes(Napi::Value value, const std::string& what, uint8_t* dst) {
   Napi::Uint8Array bytes = value.As<Napi::Uint8Array>();
   size_t len = bytes.ElementLength();
   if (len < 1 || len > kMaxKeyLen) {
-    throw InvalidArgument(env, what, what + " must be 1 to 80 bytes long, got " + std::to_string(len));
+    throw InvalidArgument(
+        env, what, what + " must be 1 to " + std::to_string(kMaxKeyLen) + " bytes long, got " + std::to_string(len));
   }
   memcpy(dst, bytes.Data(), len);
   return static_cast<uint8_t>(len);
@@ -81,7 +82,7 @@ bool BoolProp(Napi::Object obj, const char* prop, const std::string& what) {
 
 bool OptionalKeyIdProp(Napi::Object obj, const char* prop, const std::string& what, uint8_t* out) {
   if (obj.Get(prop).IsUndefined()) return false;
-  *out = static_cast<uint8_t>(IntegerProp(obj, prop, what, 0, 255, true, 0));
+  *out = static_cast<uint8_t>(IntegerProp(obj, prop, what, 0, kMaxKeyId, true, 0));
   return true;
 }
 
@@ -113,10 +114,10 @@ void ParseKey(Napi::Value value, const std::string& what, KeySpec* out) {
   if (!value.IsObject()) throw InvalidArgument(env, what, what + " must be an object");
   Napi::Object obj = value.As<Napi::Object>();
   out->peer = PeerWithPrefix(obj, what);
-  out->sndid = static_cast<uint8_t>(IntegerProp(obj, "sendId", what + ".sendId", 0, 255, true, 0));
-  out->rcvid = static_cast<uint8_t>(IntegerProp(obj, "recvId", what + ".recvId", 0, 255, true, 0));
-  out->maclen = static_cast<uint8_t>(IntegerProp(obj, "maclen", what + ".maclen", 0, 16, false, 0));
-  out->ifindex = static_cast<int32_t>(IntegerProp(obj, "ifindex", what + ".ifindex", 0, INT_MAX, false, 0));
+  out->sndid = static_cast<uint8_t>(IntegerProp(obj, "sendId", what + ".sendId", 0, kMaxKeyId, true, 0));
+  out->rcvid = static_cast<uint8_t>(IntegerProp(obj, "recvId", what + ".recvId", 0, kMaxKeyId, true, 0));
+  out->maclen = static_cast<uint8_t>(IntegerProp(obj, "maclen", what + ".maclen", 0, kMaxMaclen, false, 0));
+  out->ifindex = static_cast<int32_t>(IntegerProp(obj, "ifindex", what + ".ifindex", 0, kMaxIfindex, false, 0));
   out->exclude_options = BoolProp(obj, "excludeOptions", what + ".excludeOptions");
   out->set_current = BoolProp(obj, "setCurrent", what + ".setCurrent");
   out->set_rnext = BoolProp(obj, "setRnext", what + ".setRnext");

@@ -5,7 +5,6 @@
 #define NATIVE_ARGS_H_
 
 #include <napi.h>
-
 #include <stdint.h>
 
 #include <string>

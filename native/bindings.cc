@@ -13,6 +13,7 @@
 #include "args.h"
 #include "js_errors.h"
 #include "tcp_ao.h"
+#include "tcp_ao_limits.h"
 #include "uapi_tcp_ao.h"
 
 namespace tcpao {
@@ -44,10 +45,12 @@ Napi::Object Field(Napi::Env env, size_t offset, size_t size) {
   return f;
 }
 
+// `type` is a type name, which cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define FIELD(obj, type, member) \
   (obj).Set(#member, Field(env, offsetof(type, member), sizeof(reinterpret_cast<type*>(0)->member)))
-#define BIT(obj, type, member) \
-  (obj).Set(#member, BitPosition<type>(env, [](type* s) { s->member = 1; }))
+#define BIT(obj, type, member) (obj).Set(#member, BitPosition<type>(env, [](type* s) { s->member = 1; }))
+// NOLINTEND(bugprone-macro-parentheses)
 
 Napi::Object StructLayout(Napi::Env env, size_t size, Napi::Object fields, Napi::Object bits) {
   Napi::Object o = Napi::Object::New(env);
@@ -140,6 +143,19 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   constants.Set("TCP_AO_KEYF_EXCLUDE_OPT", Napi::Number::New(env, TCP_AO_KEYF_EXCLUDE_OPT));
   constants.Set("sockaddr_storage", Napi::Number::New(env, sizeof(struct sockaddr_storage)));
   out.Set("constants", constants);
+
+  Napi::Object limits = Napi::Object::New(env);
+  limits.Set("maxKeyLen", Napi::Number::New(env, kMaxKeyLen));
+  limits.Set("defaultMaclen", Napi::Number::New(env, kDefaultMaclen));
+  limits.Set("maxMaclen", Napi::Number::New(env, kMaxMaclen));
+  limits.Set("maxKeysPerCall", Napi::Number::New(env, kMaxKeysPerCall));
+  limits.Set("maxKeyId", Napi::Number::New(env, kMaxKeyId));
+  limits.Set("maxKeepaliveSecs", Napi::Number::New(env, kMaxKeepaliveSecs));
+  limits.Set("maxKeepaliveProbes", Napi::Number::New(env, kMaxKeepaliveProbes));
+  limits.Set("maxIfindex", Napi::Number::New(env, kMaxIfindex));
+  limits.Set("maxPort", Napi::Number::New(env, kMaxPort));
+  limits.Set("maxBacklog", Napi::Number::New(env, kMaxBacklog));
+  out.Set("limits", limits);
   return out;
 }
 
@@ -189,10 +205,10 @@ Napi::Value SetKeepalive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0);
   Napi::Object opts = ObjectArg(info, 1, "keepalive");
-  // Linux caps TCP_KEEPIDLE and TCP_KEEPINTVL at 32767 s and TCP_KEEPCNT at 127.
-  int idle = static_cast<int>(IntegerProp(opts, "idleSecs", "keepalive.idleSecs", 1, 32767, true, 0));
-  int interval = static_cast<int>(IntegerProp(opts, "intervalSecs", "keepalive.intervalSecs", 1, 32767, true, 0));
-  int probes = static_cast<int>(IntegerProp(opts, "probes", "keepalive.probes", 1, 127, true, 0));
+  int idle = static_cast<int>(IntegerProp(opts, "idleSecs", "keepalive.idleSecs", 1, kMaxKeepaliveSecs, true, 0));
+  int interval =
+      static_cast<int>(IntegerProp(opts, "intervalSecs", "keepalive.intervalSecs", 1, kMaxKeepaliveSecs, true, 0));
+  int probes = static_cast<int>(IntegerProp(opts, "probes", "keepalive.probes", 1, kMaxKeepaliveProbes, true, 0));
   Failure f;
   int rc = set_keepalive(fd, idle, interval, probes, &f);
   if (rc < 0) throw FailureError(env, rc, f);
@@ -218,9 +234,9 @@ Napi::Value DeleteKey(const Napi::CallbackInfo& info) {
   Napi::Object obj = ObjectArg(info, 1, "ref");
   KeyRef ref;
   ref.peer = PeerWithPrefix(obj, "ref");
-  ref.sndid = static_cast<uint8_t>(IntegerProp(obj, "sendId", "ref.sendId", 0, 255, true, 0));
-  ref.rcvid = static_cast<uint8_t>(IntegerProp(obj, "recvId", "ref.recvId", 0, 255, true, 0));
-  ref.ifindex = static_cast<int32_t>(IntegerProp(obj, "ifindex", "ref.ifindex", 0, INT32_MAX, false, 0));
+  ref.sndid = static_cast<uint8_t>(IntegerProp(obj, "sendId", "ref.sendId", 0, kMaxKeyId, true, 0));
+  ref.rcvid = static_cast<uint8_t>(IntegerProp(obj, "recvId", "ref.recvId", 0, kMaxKeyId, true, 0));
+  ref.ifindex = static_cast<int32_t>(IntegerProp(obj, "ifindex", "ref.ifindex", 0, kMaxIfindex, false, 0));
   ref.set_current = OptionalKeyIdProp(obj, "newCurrent", "ref.newCurrent", &ref.current_key);
   ref.set_rnext = OptionalKeyIdProp(obj, "newRnext", "ref.newRnext", &ref.rnext);
   Failure f;
@@ -340,8 +356,8 @@ Napi::Value CreateListener(const Napi::CallbackInfo& info) {
   Napi::Object obj = ObjectArg(info, 0, "options");
   ListenSpec spec;
   spec.local = AddressProp(obj, "host", "host");
-  spec.port = static_cast<uint16_t>(IntegerProp(obj, "port", "port", 0, 65535, true, 0));
-  spec.backlog = static_cast<int>(IntegerProp(obj, "backlog", "backlog", 1, 65535, false, 511));
+  spec.port = static_cast<uint16_t>(IntegerProp(obj, "port", "port", 0, kMaxPort, true, 0));
+  spec.backlog = static_cast<int>(IntegerProp(obj, "backlog", "backlog", 1, kMaxBacklog, false, 511));
   std::vector<KeySpec> keys;
   ParseKeys(obj, "keys", &keys);
   Failure f;

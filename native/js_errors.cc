@@ -49,9 +49,9 @@ Napi::Error InvalidArgument(Napi::Env env, const std::string& argument, const st
 }
 
 Napi::Error FailureError(Napi::Env env, int rc, const Failure& f) {
-  Napi::Error error = rc == kReadbackMismatch ? Napi::Error::New(env, "TCP_AO_GET_KEYS read-back differs in: " +
-                                                                          f.mismatch)
-                                              : ErrnoError(env, -rc, f.syscall, f.option);
+  Napi::Error error = rc == kReadbackMismatch
+                          ? Napi::Error::New(env, "TCP_AO_GET_KEYS read-back differs in: " + f.mismatch)
+                          : ErrnoError(env, -rc, f.syscall, f.option);
   if (rc == kReadbackMismatch) {
     error.Set("code", Napi::String::New(env, "ERR_TCPAO_KEY_READBACK"));
     error.Set("fields", Napi::String::New(env, f.mismatch));

@@ -197,8 +197,7 @@ uint8_t key_flags(int32_t ifindex, bool exclude_options) {
  *
  * Result: 0, or -errno (-ENOENT when the socket has no TCP-AO state).
  */
-int dump_keys(int fd, const tcp_ao_getsockopt_ext& filter, std::unique_ptr<KeyDump>* out, size_t* matched,
-              Failure* f) {
+int dump_keys(int fd, const tcp_ao_getsockopt_ext& filter, std::unique_ptr<KeyDump>* out, size_t* matched, Failure* f) {
   size_t capacity = 8;
   for (;;) {
     auto dump = std::make_unique<KeyDump>(capacity);
@@ -282,7 +281,7 @@ int verify_key(int fd, int socket_family, const KeySpec& k, Failure* f) {
   } else if (e.keylen > kMaxKeyLen || !same_bytes(e.key, k.expect_key, e.keylen)) {
     append_field(&diff, "key");
   }
-  if (e.maclen != (k.maclen != 0 ? k.maclen : 12)) append_field(&diff, "maclen");
+  if (e.maclen != (k.maclen != 0 ? k.maclen : kDefaultMaclen)) append_field(&diff, "maclen");
   if (e.keyflags != key_flags(k.ifindex, k.exclude_options)) append_field(&diff, "keyflags");
   if (e.ifindex != k.ifindex) append_field(&diff, "ifindex");
   if (k.set_current && !e.is_current) append_field(&diff, "current");
@@ -658,8 +657,7 @@ int create_listener(const ListenSpec& spec, const std::vector<KeySpec>& keys, in
   if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
     return record(f, "setsockopt", "SO_REUSEADDR");
   }
-  if (spec.local.family == AF_INET6 &&
-      setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) {
+  if (spec.local.family == AF_INET6 && setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) {
     return record(f, "setsockopt", "IPV6_V6ONLY");
   }
   struct sockaddr_storage ss;

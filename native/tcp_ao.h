@@ -1,6 +1,6 @@
 // Plain C++ helpers around the TCP-AO socket options. Nothing here sees
 // Napi types: every helper returns 0 or -errno (the kernel selftests' and
-// BIRD's convention) and the glue in addon.cc turns that into a JS error.
+// BIRD's convention) and the glue in bindings.cc turns that into a JS error.
 #ifndef NATIVE_TCP_AO_H_
 #define NATIVE_TCP_AO_H_
 
@@ -10,10 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "tcp_ao_limits.h"
+
 namespace tcpao {
 
 constexpr size_t kAlgNameMax = 64;
-constexpr size_t kMaxKeyLen = 80;
 
 // Returned (positive) by add_key()/delete_key() when the kernel's copy read
 // back with TCP_AO_GET_KEYS differs from what was set.
@@ -31,7 +32,7 @@ struct KeySpec {
   Peer peer;
   uint8_t sndid = 0;
   uint8_t rcvid = 0;
-  uint8_t maclen = 0;  // 0: kernel default (12)
+  uint8_t maclen = 0;   // 0: kernel default (12)
   int32_t ifindex = 0;  // > 0 sets TCP_AO_KEYF_IFINDEX
   bool exclude_options = false;
   bool set_current = false;
@@ -157,8 +158,8 @@ class UniqueFd {
 
 // What harden_process() left in place, read back from the kernel.
 struct ProcessGuard {
-  int dumpable = -1;          // PR_GET_DUMPABLE: 0 once hardened
-  uint64_t core_soft = 0;     // RLIMIT_CORE
+  int dumpable = -1;       // PR_GET_DUMPABLE: 0 once hardened
+  uint64_t core_soft = 0;  // RLIMIT_CORE
   uint64_t core_hard = 0;
 };
 

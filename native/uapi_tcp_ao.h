@@ -93,23 +93,23 @@ struct tcp_ao_info_opt_ext {
 // getsockopt(TCP_AO_GET_KEYS): an array of these; element 0 is the filter and
 // nkeys in it is the array length on input, the number of matches on output.
 struct tcp_ao_getsockopt_ext {
-  struct sockaddr_storage addr;  // in/out
-  char alg_name[64];             // out
-  uint8_t key[TCP_AO_MAXKEYLEN]; // out
-  uint32_t nkeys;                // in: array length; out: keys matched
-  uint16_t is_current : 1,       // in: match Current_key; out: key is current
-      is_rnext : 1,              // in: match RNext_key; out: key is rnext
-      get_all : 1,               // in: dump every key
-      reserved : 13;             // must be 0
+  struct sockaddr_storage addr;   // in/out
+  char alg_name[64];              // out
+  uint8_t key[TCP_AO_MAXKEYLEN];  // out
+  uint32_t nkeys;                 // in: array length; out: keys matched
+  uint16_t is_current : 1,        // in: match Current_key; out: key is current
+      is_rnext : 1,               // in: match RNext_key; out: key is rnext
+      get_all : 1,                // in: dump every key
+      reserved : 13;              // must be 0
   uint8_t sndid;
   uint8_t rcvid;
   uint8_t prefix;
-  uint8_t maclen;    // out
-  uint8_t keyflags;  // in/out
-  uint8_t keylen;    // out
-  int32_t ifindex;   // in/out
-  uint64_t pkt_good; // out
-  uint64_t pkt_bad;  // out
+  uint8_t maclen;     // out
+  uint8_t keyflags;   // in/out
+  uint8_t keylen;     // out
+  int32_t ifindex;    // in/out
+  uint64_t pkt_good;  // out
+  uint64_t pkt_bad;   // out
 } __attribute__((aligned(8)));
 
 #endif  // NATIVE_UAPI_TCP_AO_H_

@@ -1,5 +1,7 @@
 /**
- * The command line: argument parsing, help texts and the subcommand table.
+ * tcpao-proxy's command line: the subcommand table, the run and check-config
+ * commands and the main help. The command framework (options, usage errors,
+ * exit statuses, error lines) is cli/command.ts.
  *
  *   tcpao-proxy --mode initiator|terminator --config FILE   run the sidecar
  *   tcpao-proxy <command> [options]                          see SUBCOMMANDS
@@ -8,36 +10,35 @@
  * "tcpao-proxy: CODE: what is wrong and what to do", with exit status 2 and
  * no stack trace. Keys are never accepted on the command line.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-
 import type { DestinationStream } from 'pino';
 
-import { isUserError, TcpAoError, type ErrorCode } from './errors.js';
+import {
+  commandHelp,
+  errorLine,
+  EXIT_OK,
+  EXIT_USAGE,
+  formatOptions,
+  optionWidth,
+  parseCommandArgs,
+  reportError as reportCommandError,
+  usageError,
+  type CliCommand,
+  type CliIo,
+  type CommandContext,
+  type OptionSpec,
+} from './cli/command.js';
+import { PROGRAM, TCPAO_PROXY, versionLine } from './cli/program.js';
 import { formatEndpoint, formatPrefix } from './config/address.js';
 import { formatKeySource } from './config/keys.js';
 import { ConfigError, loadConfigFile, type LoadedConfig, type SidecarConfig } from './config/load.js';
-import { describePolicy } from './config/policy.js';
+import { describePolicy } from './policy/select.js';
 import { MODES, type Mode } from './config/schema.js';
 import { doctorCommand } from './doctor/command.js';
 import { renderConfigCommand } from './deploy/render-command.js';
 import { reloadCommand } from './rotation/reload-command.js';
 import { createLogger, moduleLogger, type Logger } from './log.js';
 
-export const PROGRAM = 'tcpao-proxy';
-
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
-
-export interface CliIo {
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-  readonly env: NodeJS.ProcessEnv;
-  /** Told about the root logger once the sidecar has one, so fatal errors can be logged. */
-  readonly onLogger?: (logger: Logger) => void;
-}
+export type { CliIo } from './cli/command.js';
 
 export interface CliDeps {
   /** Runs the sidecar until it has shut down; rejects on a startup or runtime failure. */
@@ -45,46 +46,6 @@ export interface CliDeps {
   /** Where the sidecar's log lines go; stdout when absent. */
   readonly logDestination?: DestinationStream;
 }
-
-export interface OptionSpec {
-  readonly type: 'string' | 'boolean';
-  readonly short?: string;
-  /** Placeholder shown in help, e.g. FILE. */
-  readonly valueName?: string;
-  readonly description: string;
-  readonly required?: boolean;
-  readonly choices?: readonly string[];
-}
-
-export type OptionValues = Readonly<Record<string, string | boolean | undefined>>;
-
-export interface CommandContext {
-  readonly options: OptionValues;
-  readonly positionals: readonly string[];
-  readonly io: CliIo;
-  readonly deps: CliDeps;
-}
-
-export interface CliCommand {
-  readonly name: string;
-  /** One line for the command list. */
-  readonly summary: string;
-  /** Usage line(s) after "Usage: ". */
-  readonly usage: string;
-  /** Paragraphs shown by `<command> --help`. */
-  readonly description: string;
-  readonly options: Readonly<Record<string, OptionSpec>>;
-  /** Names of accepted positional arguments, in order; none when absent. */
-  readonly positionals?: readonly string[];
-  run(context: CommandContext): Promise<number> | number;
-}
-
-/** Raised for bad command lines; reported like config problems. */
-export function usageError(message: string): TcpAoError {
-  return new TcpAoError('ERR_TCPAO_USAGE', message);
-}
-
-const HELP_OPTION: OptionSpec = { type: 'boolean', short: 'h', description: 'show this help and exit' };
 
 const MODE_OPTION: OptionSpec = {
   type: 'string',
@@ -101,129 +62,8 @@ const CONFIG_OPTION: OptionSpec = {
   description: 'the TOML config file (see docs/configuration.md)',
 };
 
-/**
- * An option name that may be repeated back to the user. Values and
- * positional arguments are never repeated: one may be a key typed by mistake.
- */
-function echoOptionName(name: string): string {
-  return /^[a-z][a-z0-9-]{0,31}$/.test(name) ? ` --${name}` : '';
-}
-
 function commandList(): string {
   return [...commands.keys()].join(', ');
-}
-
-/** Parses argv for `command`; throws usage errors. */
-export function parseCommandArgs(command: CliCommand, argv: readonly string[]): { options: OptionValues; positionals: string[]; help: boolean } {
-  const specs: Record<string, OptionSpec> = { ...command.options, help: HELP_OPTION };
-  const parseOptions: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
-  for (const [name, spec] of Object.entries(specs)) {
-    parseOptions[name] = spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short };
-  }
-  const { tokens } = parseArgs({ args: [...argv], options: parseOptions, strict: false, allowPositionals: true, tokens: true });
-  // A request for help wins over every other problem on the line.
-  if (tokens.some((token) => token.kind === 'option' && token.name === 'help')) return { options: {}, positionals: [], help: true };
-  const options: Record<string, string | boolean | undefined> = {};
-  const positionals: string[] = [];
-  const seen = new Set<string>();
-  const problems: string[] = [];
-  for (const token of tokens) {
-    if (token.kind === 'positional') {
-      positionals.push(token.value);
-      continue;
-    }
-    if (token.kind !== 'option') continue;
-    const spec = Object.hasOwn(specs, token.name) ? specs[token.name] : undefined;
-    if (spec === undefined) {
-      const secretish = /key|secret|passw|psk/i.test(token.name);
-      problems.push(
-        secretish
-          ? `unknown option${echoOptionName(token.name)}; keys are never taken from the command line: set key_source in the config`
-          : `unknown option${token.rawName.startsWith('--') ? echoOptionName(token.name) : ` ${token.rawName.slice(0, 2)}`}; ` +
-            `run ${PROGRAM} ${command.name === '' ? '' : `${command.name} `}--help`,
-      );
-      continue;
-    }
-    if (seen.has(token.name)) {
-      problems.push(`--${token.name} is given more than once`);
-      continue;
-    }
-    seen.add(token.name);
-    if (spec.type === 'boolean') {
-      if (token.value !== undefined) problems.push(`--${token.name} takes no value`);
-      else options[token.name] = true;
-      continue;
-    }
-    const value = token.value;
-    if (value === undefined || value === '' || (!token.inlineValue && value.startsWith('-') && value.length > 1)) {
-      problems.push(`--${token.name} needs a value${spec.valueName === undefined ? '' : ` (${spec.valueName})`}`);
-      continue;
-    }
-    if (spec.choices !== undefined && !spec.choices.includes(value)) {
-      problems.push(`--${token.name} must be ${spec.choices.join(' or ')}`);
-      continue;
-    }
-    options[token.name] = value;
-  }
-  const allowed = command.positionals ?? [];
-  if (positionals.length > allowed.length) {
-    problems.push(
-      allowed.length === 0
-        ? `unexpected argument; ${command === runCommand ? 'running the sidecar' : `${PROGRAM} ${command.name}`} takes options only`
-        : `too many arguments; expected at most ${allowed.join(', ')}`,
-    );
-  }
-  for (const [name, spec] of Object.entries(command.options)) {
-    if (spec.required === true && options[name] === undefined && !problems.some((problem) => problem.startsWith(`--${name} `))) {
-      problems.push(`--${name} is required${spec.valueName === undefined ? '' : ` (--${name} ${spec.valueName})`}`);
-    }
-  }
-  if (problems.length > 0) throw new UsageErrors(problems);
-  return { options, positionals, help: false };
-}
-
-/** Several usage problems, printed one per line. */
-export class UsageErrors extends TcpAoError {
-  readonly lines: readonly string[];
-  constructor(lines: readonly string[]) {
-    super('ERR_TCPAO_USAGE', lines.join('; '));
-    this.lines = Object.freeze([...lines]);
-  }
-}
-
-function optionRows(options: Readonly<Record<string, OptionSpec>>): (readonly [string, string])[] {
-  return Object.entries({ ...options, help: HELP_OPTION }).map(([name, spec]) => {
-    const flag = `${spec.short === undefined ? '    ' : `-${spec.short}, `}--${name}${spec.valueName === undefined ? '' : ` ${spec.valueName}`}`;
-    return [flag, `${spec.description}${spec.required === true ? ' (required)' : ''}`] as const;
-  });
-}
-
-function optionWidth(options: Readonly<Record<string, OptionSpec>>): number {
-  return Math.max(...optionRows(options).map(([flag]) => flag.length)) + 2;
-}
-
-function formatOptions(options: Readonly<Record<string, OptionSpec>>): string {
-  const width = optionWidth(options);
-  return optionRows(options)
-    .map(([flag, text]) => `  ${flag.padEnd(width)}${text}`)
-    .join('\n');
-}
-
-export function commandHelp(command: CliCommand): string {
-  return `Usage: ${PROGRAM} ${command.usage}\n\n${command.description}\n\nOptions:\n${formatOptions(command.options)}\n`;
-}
-
-export function readVersion(): string {
-  try {
-    const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: unknown };
-    return typeof manifest.version === 'string' ? manifest.version : 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
-function versionLine(): string {
-  return `${PROGRAM} ${readVersion()} (node ${process.version}, ${process.platform} ${process.arch})\n`;
 }
 
 const checkConfigCommand: CliCommand = {
@@ -270,15 +110,16 @@ const helpCommand: CliCommand = {
     }
     const command = commands.get(name);
     if (command === undefined) throw usageError(`unknown command; the commands are ${commandList()}`);
-    context.io.stdout(commandHelp(command));
+    context.io.stdout(commandHelp(TCPAO_PROXY, command));
     return EXIT_OK;
   },
 };
 
 /** Running the sidecar: the command used when the first argument is an option. */
-export const runCommand: CliCommand = {
+export const runCommand: CliCommand<CliDeps> = {
   name: '',
   summary: 'run the sidecar',
+  subject: 'running the sidecar',
   usage: '--mode initiator|terminator --config FILE',
   description:
     'Runs the sidecar. As an initiator it accepts plain TCP on listen_plain and relays each connection to\n' +
@@ -315,7 +156,7 @@ function configLoadOptions(context: CommandContext): { mode?: Mode; env: NodeJS.
  * Subcommands, in help order. Adding a command is one line here (or a
  * registerCommand call from its own module).
  */
-const SUBCOMMANDS: readonly CliCommand[] = [
+const SUBCOMMANDS: readonly CliCommand<CliDeps>[] = [
   checkConfigCommand,
   doctorCommand,
   renderConfigCommand,
@@ -324,15 +165,15 @@ const SUBCOMMANDS: readonly CliCommand[] = [
   helpCommand,
 ];
 
-const commands = new Map<string, CliCommand>(SUBCOMMANDS.map((command) => [command.name, command]));
+const commands = new Map<string, CliCommand<CliDeps>>(SUBCOMMANDS.map((command) => [command.name, command]));
 
-export function registerCommand(command: CliCommand): void {
+export function registerCommand(command: CliCommand<CliDeps>): void {
   if (!/^[a-z][a-z0-9-]*$/.test(command.name)) throw new TypeError(`invalid command name "${command.name}"`);
   if (commands.has(command.name)) throw new TypeError(`command "${command.name}" is already registered`);
   commands.set(command.name, command);
 }
 
-export function getCommand(name: string): CliCommand | undefined {
+export function getCommand(name: string): CliCommand<CliDeps> | undefined {
   return commands.get(name);
 }
 
@@ -364,7 +205,7 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: CliDeps):
       io.stdout(versionLine());
       return EXIT_OK;
     }
-    let command: CliCommand;
+    let command: CliCommand<CliDeps>;
     let rest: readonly string[];
     if (first.startsWith('-')) {
       command = runCommand;
@@ -375,9 +216,9 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: CliDeps):
       command = found;
       rest = argv.slice(1);
     }
-    const parsed = parseCommandArgs(command, rest);
+    const parsed = parseCommandArgs(TCPAO_PROXY, command, rest);
     if (parsed.help) {
-      io.stdout(command === runCommand ? mainHelp() : commandHelp(command));
+      io.stdout(command === runCommand ? mainHelp() : commandHelp(TCPAO_PROXY, command));
       return EXIT_OK;
     }
     return await command.run({ options: parsed.options, positionals: parsed.positionals, io, deps });
@@ -386,43 +227,17 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: CliDeps):
   }
 }
 
-function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').trim();
-}
-
-function errorLine(code: ErrorCode | string, text: string): string {
-  return `${PROGRAM}: ${code}: ${oneLine(text)}\n`;
-}
-
 /**
- * Prints an error as one line per problem and returns the exit status. User
- * errors never show a stack; an unexpected error's stack goes to the log at
- * debug level only.
+ * Prints an error as one line per problem (a config error: one per config
+ * problem) and returns the exit status; see reportError in cli/command.ts.
  */
 export function reportError(err: unknown, io: CliIo, log: Logger | undefined): number {
+  const writeLine = (line: string): void => io.stderr(`${line}\n`);
   if (err instanceof ConfigError) {
-    for (const problem of err.problems) io.stderr(errorLine(problem.code, `${problem.path}: ${problem.message}`));
+    for (const problem of err.problems) writeLine(errorLine(TCPAO_PROXY, problem.code, `${problem.path}: ${problem.message}`));
     return EXIT_USAGE;
   }
-  if (err instanceof UsageErrors) {
-    for (const line of err.lines) io.stderr(errorLine(err.code, line));
-    return EXIT_USAGE;
-  }
-  if (isUserError(err)) {
-    io.stderr(errorLine(err.code, err.message));
-    return EXIT_USAGE;
-  }
-  if (err instanceof TcpAoError) {
-    io.stderr(errorLine(err.code, err.message));
-    log?.error({ event: 'fatal', code: err.code, errno: err.errno, syscall: err.syscall, sysCode: err.sysCode }, oneLine(err.message));
-    log?.debug({ err }, 'fatal error detail');
-    return EXIT_FAILURE;
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  io.stderr(errorLine('ERR_TCPAO_INTERNAL', `unexpected error: ${message}; this is a bug (set log_level = "debug" for the stack)`));
-  log?.error({ event: 'internal_error' }, oneLine(`unexpected error: ${message}`));
-  log?.debug({ err }, 'internal error detail');
-  return EXIT_FAILURE;
+  return reportCommandError(TCPAO_PROXY, err, writeLine, log);
 }
 
 /** Loggable summary of a config: addresses, policy ids, algorithms, key lengths. */

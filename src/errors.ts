@@ -110,6 +110,12 @@ export function isUserError(err: unknown): err is TcpAoError {
   return err instanceof TcpAoError && USER_ERROR_CODES.has(err.code);
 }
 
+/** The string `code` of any thrown value (ours, Node's ENOENT, ...), or undefined. */
+export function errorCodeOf(err: unknown): string | undefined {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
 export function hasCode(err: unknown, code: ErrorCode): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
+  return errorCodeOf(err) === code;
 }

@@ -6,8 +6,8 @@
 import { runCli, reportError, type CliIo } from './cli.js';
 import { hasCode } from './errors.js';
 import type { Logger } from './log.js';
-import { hardenProcess } from './native.js';
-import { runSidecar } from './proxy/sidecar.js';
+import { hardenProcess } from './native/index.js';
+import { runSidecar } from './run.js';
 
 export function main(argv: string[]): void {
   let logger: Logger | undefined;

@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-import { freePort, runPeer, sleep, startHelper, startPeer, treeCpuSeconds, treeMemory, type Helper, type JsonEvent, type TreeMemory } from './proc';
+import { freePort, runPeer, sleep, startHelper, startPeer, treeCpuSeconds, treeMemory, type Helper, type JsonEvent, type TreeMemory } from './proc.js';
 
 export interface AoClientArgs {
   readonly peer: string;

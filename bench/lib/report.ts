@@ -4,8 +4,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 
-import type { TargetResult } from './measure';
-import { REPO } from './proc';
+import type { TargetResult } from './measure.js';
+import { REPO } from './proc.js';
 
 export const FIGURES = [
   { key: 'bulkGbps', label: 'bulk Gbit/s (node pair)', better: 'higher' },

@@ -1,6 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CosignCli, type Cosign } from './cosign.js';
 import { DockerCli, type ImageTool } from './image-tool.js';
 import { isRegistryPrefix } from './image-list.js';
@@ -8,7 +7,8 @@ import { loadBundle } from './load.js';
 import { prepareBundle } from './prepare.js';
 import { checkReadiness, type Readiness } from './readiness.js';
 import { formatProblem } from './verify-bundle.js';
-import { isUserError, TcpAoError } from '../errors.js';
+import { commandHelp, parseCommandArgs, reportError, type CommandSpec, type OptionValues, type Program } from '../cli/command.js';
+import { TcpAoError } from '../errors.js';
 
 /*
  * Exit status: 0 done / ready; 1 the bundle was refused, an image is not
@@ -31,6 +31,50 @@ export interface CliDeps {
 
 const PREFIX = 'offline-bundle:';
 const DEFAULT_REPO_ROOT = resolve(__dirname, '..', '..', '..');
+
+/** Error lines read "offline-bundle: CODE text", like the problem lines (docs/air-gap.md). */
+const OFFLINE_BUNDLE: Program = { name: 'offline-bundle', errorLine: (code, text) => `${PREFIX} ${code} ${text}` };
+
+const REGISTRY_OPTION = { type: 'string', valueName: 'HOST/PATH', description: 'also push the images as HOST/PATH/<name>:<tag>' } as const;
+
+const PREPARE: CommandSpec = {
+  name: 'prepare',
+  summary: 'build a bundle on the connected side',
+  usage: 'prepare [--out DIR] [--images FILE] [--source-registry HOST/PATH] [--pull] [--cosign-key KEY]',
+  description: 'Saves the pinned images, packs the sidecar and writes the manifest, SHA256SUMS and this tool into DIR.',
+  options: {
+    out: { type: 'string', valueName: 'DIR', description: 'where to write the bundle (default dist/offline/tcpao-proxy-<version>)' },
+    images: { type: 'string', valueName: 'FILE', description: 'the pinned image list (default deploy/images/images.json)' },
+    'source-registry': { type: 'string', valueName: 'HOST/PATH', description: 'pull the images from this registry' },
+    pull: { type: 'boolean', description: 'pull images missing from the local store' },
+    'cosign-key': { type: 'string', valueName: 'KEY', description: 'sign SHA256SUMS with this cosign key (password in COSIGN_PASSWORD)' },
+  },
+};
+
+const LOAD: CommandSpec = {
+  name: 'load',
+  summary: 'verify a bundle and load its images on the disconnected side',
+  usage: 'load BUNDLE_DIR [--registry HOST/PATH] [--cosign-key PUBKEY] [--require-signature]',
+  description: 'Verifies every file against SHA256SUMS and manifest.json, and only then loads each image and checks its ID.',
+  options: {
+    registry: REGISTRY_OPTION,
+    'cosign-key': { type: 'string', valueName: 'PUBKEY', description: 'verify the signature of SHA256SUMS with this public key' },
+    'require-signature': { type: 'boolean', description: 'refuse a bundle whose signature is absent or unchecked' },
+  },
+  positionals: ['BUNDLE_DIR'],
+};
+
+const VERIFY: CommandSpec = {
+  name: 'verify',
+  summary: 'report whether every image of a bundle is in the local image store',
+  usage: 'verify BUNDLE_DIR [--registry HOST/PATH] [--json]',
+  description: "Reports whether every image the manifest names is in the local image store at the manifest's image ID.",
+  options: {
+    registry: { ...REGISTRY_OPTION, description: 'check the images under HOST/PATH too' },
+    json: { type: 'boolean', description: 'print the report as JSON' },
+  },
+  positionals: ['BUNDLE_DIR'],
+};
 
 function usage(message: string): TcpAoError {
   return new TcpAoError('ERR_TCPAO_USAGE', `${message}; see scripts/offline-bundle --help`);
@@ -55,29 +99,7 @@ function registryOption(value: string | undefined, flag: string): string | undef
   return value;
 }
 
-interface ParsedArgs {
-  readonly values: Readonly<Record<string, string | boolean | undefined>>;
-  readonly positionals: readonly string[];
-}
-
-function parse(args: readonly string[], options: NonNullable<ParseArgsConfig['options']>): ParsedArgs {
-  try {
-    const { values, positionals } = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
-    return { values: values as ParsedArgs['values'], positionals };
-  } catch (err) {
-    throw usage((err as Error).message.split('\n')[0] ?? 'invalid arguments');
-  }
-}
-
-async function runPrepare(args: readonly string[], deps: CliDeps): Promise<number> {
-  const { values, positionals } = parse(args, {
-    out: { type: 'string' },
-    images: { type: 'string' },
-    'source-registry': { type: 'string' },
-    pull: { type: 'boolean' },
-    'cosign-key': { type: 'string' },
-  });
-  if (positionals.length > 0) throw usage(`prepare takes no positional arguments (got ${positionals.join(' ')})`);
+async function runPrepare(values: OptionValues, deps: CliDeps): Promise<number> {
   const repoRoot = deps.repoRoot ?? DEFAULT_REPO_ROOT;
   const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { name: string; version: string };
   const result = await prepareBundle({
@@ -99,12 +121,7 @@ async function runPrepare(args: readonly string[], deps: CliDeps): Promise<numbe
   return EXIT_OK;
 }
 
-async function runLoad(args: readonly string[], deps: CliDeps): Promise<number> {
-  const { values, positionals } = parse(args, {
-    registry: { type: 'string' },
-    'cosign-key': { type: 'string' },
-    'require-signature': { type: 'boolean' },
-  });
+async function runLoad(values: OptionValues, positionals: readonly string[], deps: CliDeps): Promise<number> {
   const dir = bundleDir(positionals);
   const report = await loadBundle(dir, {
     imageTool: deps.imageTool,
@@ -151,8 +168,7 @@ export function formatReadiness(r: Readiness): string[] {
   return lines;
 }
 
-async function runVerify(args: readonly string[], deps: CliDeps): Promise<number> {
-  const { values, positionals } = parse(args, { registry: { type: 'string' }, json: { type: 'boolean' } });
+async function runVerify(values: OptionValues, positionals: readonly string[], deps: CliDeps): Promise<number> {
   const dir = bundleDir(positionals);
   const readiness = await checkReadiness(dir, deps.imageTool, registryOption(values.registry as string | undefined, '--registry'));
   if (values.json === true) deps.stdout(JSON.stringify(readiness, null, 2));
@@ -160,27 +176,26 @@ async function runVerify(args: readonly string[], deps: CliDeps): Promise<number
   return readiness.ready ? EXIT_OK : EXIT_FAILED;
 }
 
+const VERBS: readonly CommandSpec[] = [PREPARE, LOAD, VERIFY];
+
 /** Run one verb; never throws. */
 export async function runCli(argv: readonly string[], deps: CliDeps): Promise<number> {
   const [verb, ...rest] = argv;
   try {
-    switch (verb) {
-      case 'prepare':
-        return await runPrepare(rest, deps);
-      case 'load':
-        return await runLoad(rest, deps);
-      case 'verify':
-        return await runVerify(rest, deps);
-      default:
-        throw usage(verb === undefined ? 'missing verb (prepare, load or verify)' : `unknown verb ${JSON.stringify(verb)} (expected prepare, load or verify)`);
+    const command = VERBS.find((spec) => spec.name === verb);
+    if (command === undefined) {
+      throw usage(verb === undefined ? 'missing verb (prepare, load or verify)' : `unknown verb ${JSON.stringify(verb)} (expected prepare, load or verify)`);
     }
+    const { options, positionals, help } = parseCommandArgs(OFFLINE_BUNDLE, command, rest);
+    if (help) {
+      for (const line of commandHelp(OFFLINE_BUNDLE, command).trimEnd().split('\n')) deps.stdout(line);
+      return EXIT_OK;
+    }
+    if (command === PREPARE) return await runPrepare(options, deps);
+    if (command === LOAD) return await runLoad(options, positionals, deps);
+    return await runVerify(options, positionals, deps);
   } catch (err) {
-    if (err instanceof TcpAoError) {
-      deps.stderr(`${PREFIX} ${err.code} ${err.message}`);
-      return isUserError(err) ? EXIT_USAGE : EXIT_FAILED;
-    }
-    deps.stderr(`${PREFIX} ERR_TCPAO_INTERNAL ${err instanceof Error ? err.message : String(err)}`);
-    return EXIT_FAILED;
+    return reportError(OFFLINE_BUNDLE, err, deps.stderr, undefined);
   }
 }
 

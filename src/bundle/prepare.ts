@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { formatSums, sha256File, SUMS_FILE } from './checksums.js';
 import type { Cosign } from './cosign.js';
 import type { ImageTool } from './image-tool.js';
@@ -49,7 +49,8 @@ export interface PrepareResult {
 
 /** The compiled bundle tool (this directory) and its wrapper, copied into every bundle as tool/. */
 const TOOL_JS_DIR = __dirname;
-const TOOL_ERRORS_JS = join(__dirname, '..', 'errors.js');
+/** The modules outside this directory that the tool imports, relative to dist/src/. */
+const TOOL_SHARED_JS = ['errors.js', 'cli/command.js'];
 const TOOL_SCRIPT = join(__dirname, '..', '..', '..', 'scripts', 'offline-bundle');
 
 function git(repoRoot: string, args: readonly string[]): Promise<string | null> {
@@ -88,10 +89,14 @@ async function copyTool(stage: string): Promise<string[]> {
     await copyFile(join(TOOL_JS_DIR, name), join(jsDir, name));
     copied.push(`tool/dist/src/bundle/${name}`);
   }
-  await copyFile(TOOL_ERRORS_JS, join(stage, 'tool', 'dist', 'src', 'errors.js'));
+  for (const name of TOOL_SHARED_JS) {
+    await mkdir(join(stage, 'tool', 'dist', 'src', dirname(name)), { recursive: true });
+    await copyFile(join(__dirname, '..', name), join(stage, 'tool', 'dist', 'src', name));
+    copied.push(`tool/dist/src/${name}`);
+  }
   await copyFile(TOOL_SCRIPT, join(stage, 'tool', 'scripts', 'offline-bundle'));
   await chmod(join(stage, 'tool', 'scripts', 'offline-bundle'), 0o755);
-  return [...copied, 'tool/dist/src/errors.js', 'tool/scripts/offline-bundle'];
+  return [...copied, 'tool/scripts/offline-bundle'];
 }
 
 /**

@@ -214,3 +214,14 @@ export function prefixesOverlap(a: PeerPrefix, b: PeerPrefix): boolean {
   const longer = shorter === a ? b : a;
   return prefixContains(shorter, longer.address, longer.family);
 }
+
+/**
+ * A socket peer's address as Node reports it (`socket.remoteAddress`), with
+ * IPv4 peers of a dual-stack socket (::ffff:a.b.c.d) written as IPv4.
+ */
+export function parseSocketAddress(raw: string | undefined): { readonly address: string; readonly family: IpFamily } | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(raw);
+  if (mapped?.[1] !== undefined) return { address: mapped[1], family: 4 };
+  return { address: raw, family: isIP(raw) === 6 ? 6 : 4 };
+}

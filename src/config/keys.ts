@@ -1,8 +1,9 @@
+// size: SecretKey and every reader of key bytes share one rule (no key byte outside secureBytes), checked best in one file.
 /**
  * Key sources and the SecretKey holder. Key bytes live only inside a
  * SecretKey's private field; every way of printing one yields "[REDACTED]",
  * and reveal() is called only where the bytes are handed to the addon
- * (src/native.ts zeroes that copy once the addon has it).
+ * (src/native/args.ts zeroes that copy once the addon has it).
  *
  * Every buffer that holds key bytes or their hex/base64 text comes from
  * secureBytes() (off the JS heap, so zeroing it leaves no copy behind) and is
@@ -18,7 +19,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { inspect } from 'node:util';
 
 import { hasCode } from '../errors.js';
-import { secureBytes, takeEnvBytes } from '../native.js';
+import { secureBytes, takeEnvBytes } from '../native/index.js';
 import { describeLength, looksLikeKeyMaterial } from './echo.js';
 import { describeErrno, FileReadError, readRegularFile, readRegularFileSync, type FileReadFailure } from './read-file.js';
 

@@ -14,6 +14,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { errorCodeOf } from '../errors.js';
 
 // libuv adds O_CLOEXEC to every open on Linux (uv__fs_open), so it is not spelt out here.
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
@@ -46,11 +47,6 @@ function kindOf(stat: Stats): FileKind {
   return 'special file';
 }
 
-function errnoCode(err: unknown): string | undefined {
-  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : undefined;
-}
-
 function checkOpened(stat: Stats, maxBytes: number): void {
   if (!stat.isFile()) throw new FileReadError({ reason: 'not-regular', kind: kindOf(stat) });
   if (stat.size > maxBytes) throw new FileReadError({ reason: 'too-large', size: stat.size });
@@ -76,7 +72,7 @@ export function readRegularFileSync(path: string, maxBytes: number, allocate: Al
   try {
     fd = openSync(path, OPEN_FLAGS);
   } catch (err) {
-    throw new FileReadError({ reason: 'open', code: errnoCode(err) });
+    throw new FileReadError({ reason: 'open', code: errorCodeOf(err) });
   }
   try {
     checkOpened(fstatSync(fd), maxBytes);
@@ -93,7 +89,7 @@ export function readRegularFileSync(path: string, maxBytes: number, allocate: Al
     } catch (err) {
       scratch.fill(0);
       if (err instanceof FileReadError) throw err;
-      throw new FileReadError({ reason: 'read', code: errnoCode(err) });
+      throw new FileReadError({ reason: 'read', code: errorCodeOf(err) });
     }
     return takeContent(scratch, length, allocate);
   } finally {
@@ -107,7 +103,7 @@ export async function readRegularFile(path: string, maxBytes: number, allocate: 
   try {
     handle = await open(path, OPEN_FLAGS);
   } catch (err) {
-    throw new FileReadError({ reason: 'open', code: errnoCode(err) });
+    throw new FileReadError({ reason: 'open', code: errorCodeOf(err) });
   }
   try {
     checkOpened(await handle.stat(), maxBytes);
@@ -123,7 +119,7 @@ export async function readRegularFile(path: string, maxBytes: number, allocate: 
     } catch (err) {
       scratch.fill(0);
       if (err instanceof FileReadError) throw err;
-      throw new FileReadError({ reason: 'read', code: errnoCode(err) });
+      throw new FileReadError({ reason: 'read', code: errorCodeOf(err) });
     }
     return takeContent(scratch, length, allocate);
   } finally {

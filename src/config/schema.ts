@@ -1,3 +1,4 @@
+// size: the whole TOML schema reads as one file, each section beside the field helpers it shares.
 /**
  * The config schema: exactly the TOML of the deployment spec (section 8) plus
  * the documented extras in docs/configuration.md. Field names stay as the TOML
@@ -6,13 +7,23 @@
  *
  * This module checks each value on its own. Rules that relate values to each
  * other (one mode section, policy overlaps, which policies apply) live in
- * load.ts so that they can run even when some unrelated field is invalid.
+ * relations.ts so that they can run even when some unrelated field is invalid.
  */
 import { z } from 'zod';
 
 import { formatEndpoint, isLoopback, parseEndpoint, parseIpLiteral, parsePeerPrefix, type EndpointRules } from './address.js';
 import { describeLength, looksLikeKeyMaterial, nearMiss } from './echo.js';
 import { parseKeySource } from './keys.js';
+import {
+  DEFAULT_MACLEN,
+  MAX_BACKLOG,
+  MAX_IFINDEX,
+  MAX_KEEPALIVE_PROBES,
+  MAX_KEEPALIVE_SECS,
+  MAX_KEY_ID,
+  MAX_MACLEN,
+  MIN_MACLEN,
+} from '../native/index.js';
 
 export const MAC_ALGORITHMS = ['hmac-sha1', 'hmac-sha256', 'aes-128-cmac'] as const;
 export const LOG_FORMATS = ['json', 'human'] as const;
@@ -21,18 +32,8 @@ export const MODES = ['initiator', 'terminator'] as const;
 
 export type Mode = (typeof MODES)[number];
 
-/** RFC 5925 default MAC length, also the kernel's when maclen is 0. */
-export const DEFAULT_MACLEN = 12;
-/** Largest MAC that leaves room for MSS, timestamps and window scale in a SYN (net/ipv4/tcp_ao.c). */
-export const MAX_MACLEN = 16;
-/**
- * Most TCP-AO keys the sidecar installs on one socket: the addon refuses more
- * in one call (native/args.cc kMaxKeysPerCall), and the terminator's listener
- * takes every policy's keys in one call.
- */
-export const MAX_KEYS_PER_SOCKET = 256;
-/** Shorter MACs are allowed by the kernel but too weak to offer. */
-export const MIN_MACLEN = 4;
+// The limits live with the native boundary (src/native/limits.ts); re-exported for the config's readers.
+export { DEFAULT_MACLEN, MAX_KEYS_PER_SOCKET, MAX_MACLEN, MIN_MACLEN } from '../native/index.js';
 
 export const GLOBAL_DEFAULTS = {
   log_format: 'json',
@@ -139,15 +140,14 @@ export const GlobalSchema = z
     log_level: oneOf(LOG_LEVELS, 'log level').default(GLOBAL_DEFAULTS.log_level),
     idle_timeout_secs: integer(0, MAX_TIMER_SECS, ' (0 turns the idle timeout off)').default(GLOBAL_DEFAULTS.idle_timeout_secs),
     tcp_keepalive: boolean().default(GLOBAL_DEFAULTS.tcp_keepalive),
-    // Linux caps TCP_KEEPIDLE and TCP_KEEPINTVL at 32767 s and TCP_KEEPCNT at 127.
-    keepalive_time_secs: integer(1, 32_767).default(GLOBAL_DEFAULTS.keepalive_time_secs),
-    keepalive_intvl_secs: integer(1, 32_767).default(GLOBAL_DEFAULTS.keepalive_intvl_secs),
-    keepalive_probes: integer(1, 127).default(GLOBAL_DEFAULTS.keepalive_probes),
+    keepalive_time_secs: integer(1, MAX_KEEPALIVE_SECS).default(GLOBAL_DEFAULTS.keepalive_time_secs),
+    keepalive_intvl_secs: integer(1, MAX_KEEPALIVE_SECS).default(GLOBAL_DEFAULTS.keepalive_intvl_secs),
+    keepalive_probes: integer(1, MAX_KEEPALIVE_PROBES).default(GLOBAL_DEFAULTS.keepalive_probes),
     connect_timeout_secs: integer(1, 3_600).default(GLOBAL_DEFAULTS.connect_timeout_secs),
     max_connections: integer(1, 1_000_000).default(GLOBAL_DEFAULTS.max_connections),
     max_connections_per_peer: integer(1, 1_000_000).default(GLOBAL_DEFAULTS.max_connections_per_peer),
     shutdown_timeout_secs: integer(0, 3_600).default(GLOBAL_DEFAULTS.shutdown_timeout_secs),
-    listen_backlog: integer(1, 65_535).default(GLOBAL_DEFAULTS.listen_backlog),
+    listen_backlog: integer(1, MAX_BACKLOG).default(GLOBAL_DEFAULTS.listen_backlog),
     // Off unless set; a bare port number means loopback (127.0.0.1).
     metrics_listen: z
       .preprocess(
@@ -197,7 +197,7 @@ export const TerminatorSchema = z
   })
   .strict();
 
-const KEY_ID = integer(0, 255);
+const KEY_ID = integer(0, MAX_KEY_ID);
 
 /**
  * What a key does on a policy (BIRD's preferred/deprecated keys):
@@ -271,7 +271,7 @@ export const AoPolicyFields = z
       .optional(),
     maclen: integer(MIN_MACLEN, MAX_MACLEN).default(DEFAULT_MACLEN),
     exclude_tcp_options: boolean().default(false),
-    vrf_ifindex: integer(0, 2_147_483_647, ' (0 means the default VRF)').default(0),
+    vrf_ifindex: integer(0, MAX_IFINDEX, ' (0 means the default VRF)').default(0),
   })
   .strict();
 
@@ -296,7 +296,7 @@ export interface AoKeyEntry {
 export const AoPolicySchema = AoPolicyFields.superRefine((policy, ctx) => {
   if (policy.key === undefined) {
     if (policy.keyid === undefined) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['keyid'], message: 'missing; expected an integer from 0 to 255' });
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['keyid'], message: `missing; expected an integer from 0 to ${MAX_KEY_ID}` });
     }
     if (policy.mac_alg === undefined) {
       ctx.addIssue({

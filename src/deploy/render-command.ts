@@ -3,9 +3,9 @@
  * code as scripts/render-config (which the container entrypoints call).
  */
 import path from 'node:path';
-import type { CliCommand } from '../cli.js';
-import { ROLES, type Role } from './render.js';
-import { renderConfigFile } from './render-main.js';
+import type { CliCommand } from '../cli/command.js';
+import type { Role } from './render.js';
+import { renderConfigFile, ROLE_OPTION } from './render-main.js';
 
 /** The templates shipped with the package (deploy/config, listed in package.json "files"). */
 export function packagedTemplate(role: Role): string {
@@ -24,7 +24,7 @@ export const renderConfigCommand: CliCommand = {
     'quotes, backslashes, control characters or a non-integer number, is refused (exit 2) naming the variable.\n' +
     'See docs/deployment-runbook.md.',
   options: {
-    role: { type: 'string', valueName: 'ROLE', required: true, choices: ROLES, description: 'initiator or terminator' },
+    role: ROLE_OPTION,
     output: { type: 'string', short: 'o', valueName: 'FILE', required: true, description: 'where to write the config ("-" for stdout)' },
     template: { type: 'string', valueName: 'FILE', description: 'the template to fill (default: the packaged one for ROLE)' },
   },

@@ -3,15 +3,15 @@
  *
  *   render-config --role initiator|terminator --template FILE --output FILE|-
  *
- * Exit 0 on success, 2 with one coded line on stderr when the command line,
- * the template or a variable is wrong.
+ * Exit 0 on success, 2 with one coded line on stderr per problem when the
+ * command line, the template or a variable is wrong. The command line is
+ * parsed and errors are reported by the shared framework (cli/command.ts).
  */
 import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { TcpAoError, isUserError } from '../errors';
-import { Env, ROLES, Role, isRole, renderTemplate } from './render';
-
-export const USAGE = `Usage: render-config --role ${ROLES.join('|')} --template FILE --output FILE|-`;
+import { commandHelp, EXIT_OK, KEY_ADVICE, parseCommandArgs, reportError, type CommandSpec, type OptionSpec, type Program } from '../cli/command.js';
+import { TcpAoError } from '../errors.js';
+import { type Env, ROLES, type Role, renderTemplate } from './render.js';
 
 export interface RenderIo {
   readonly env: Env;
@@ -19,34 +19,26 @@ export interface RenderIo {
   readonly stderr: (text: string) => void;
 }
 
-interface Args {
-  readonly role: string;
-  readonly template: string;
-  readonly output: string;
-}
+const RENDER_CONFIG: Program = { name: 'render-config', keyAdvice: KEY_ADVICE };
 
-function parseArgs(argv: readonly string[]): Args {
-  const values = new Map<string, string>();
-  for (let index = 0; index < argv.length; index += 1) {
-    const flag = argv[index] as string;
-    if (flag === '-h' || flag === '--help') throw new TcpAoError('ERR_TCPAO_USAGE', USAGE, { detail: { help: true } });
-    if (!['--role', '--template', '--output'].includes(flag)) {
-      throw new TcpAoError('ERR_TCPAO_USAGE', `unknown argument ${JSON.stringify(flag)}; ${USAGE}`);
-    }
-    const value = argv[index + 1];
-    if (value === undefined || value === '') throw new TcpAoError('ERR_TCPAO_USAGE', `${flag} needs a value; ${USAGE}`);
-    values.set(flag, value);
-    index += 1;
-  }
-  const role = values.get('--role');
-  const template = values.get('--template');
-  const output = values.get('--output');
-  if (role === undefined || template === undefined || output === undefined) {
-    throw new TcpAoError('ERR_TCPAO_USAGE', `--role, --template and --output are required; ${USAGE}`);
-  }
-  if (!isRole(role)) throw new TcpAoError('ERR_TCPAO_USAGE', `--role must be ${ROLES.join(' or ')}; ${USAGE}`);
-  return { role, template, output };
-}
+export const ROLE_OPTION: OptionSpec = { type: 'string', valueName: 'ROLE', required: true, choices: ROLES, description: 'initiator or terminator' };
+
+/** The command scripts/render-config runs; `tcpao-proxy render-config` is render-command.ts. */
+const renderConfigScript: CommandSpec = {
+  name: '',
+  summary: 'write a config from a role template and environment variables',
+  usage: `--role ${ROLES.join('|')} --template FILE --output FILE|-`,
+  description:
+    'Fills the ${VAR} placeholders of the template from the environment and writes the config, through a\n' +
+    'temporary file and a rename, to FILE ("-" for stdout). The config names the key, never holds it.\n' +
+    'Exit status 0 when written, 2 with one coded line when the command line, the template or a variable\n' +
+    'is wrong. See docs/deployment-runbook.md.',
+  options: {
+    role: ROLE_OPTION,
+    template: { type: 'string', valueName: 'FILE', required: true, description: 'the template to fill' },
+    output: { type: 'string', valueName: 'FILE', required: true, description: 'where to write the config ("-" for stdout)' },
+  },
+};
 
 /** Writes beside the target then renames, so a reader never sees half a config. */
 function writeAtomically(path: string, text: string): void {
@@ -76,23 +68,19 @@ export function renderConfigFile(role: Role, templatePath: string, output: strin
   else writeAtomically(output, rendered);
 }
 
+/** Runs scripts/render-config and returns its exit status; never throws. */
 export function renderConfigMain(argv: readonly string[], io: RenderIo): number {
   try {
-    const args = parseArgs(argv);
-    renderConfigFile(args.role as Role, args.template, args.output, io.env, io.stdout);
-    return 0;
+    const parsed = parseCommandArgs(RENDER_CONFIG, renderConfigScript, argv);
+    if (parsed.help) {
+      io.stdout(commandHelp(RENDER_CONFIG, renderConfigScript));
+      return EXIT_OK;
+    }
+    const { role, template, output } = parsed.options;
+    renderConfigFile(role as Role, template as string, output as string, io.env, io.stdout);
+    return EXIT_OK;
   } catch (err) {
-    if (err instanceof TcpAoError && err.detail?.help === true) {
-      io.stdout(`${USAGE}\n`);
-      return 0;
-    }
-    if (isUserError(err)) {
-      io.stderr(`render-config: ${err.code}: ${err.message}\n`);
-      return 2;
-    }
-    const message = err instanceof Error ? err.message : String(err);
-    io.stderr(`render-config: ERR_TCPAO_INTERNAL: ${message}\n`);
-    return 1;
+    return reportError(RENDER_CONFIG, err, (line) => io.stderr(`${line}\n`), undefined);
   }
 }
 

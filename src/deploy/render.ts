@@ -10,8 +10,8 @@
  * the sidecar reads. Messages name the variable, never repeat its value.
  */
 import TOML from '@iarna/toml';
-import { parseEndpoint, parsePeerPrefix } from '../config/address';
-import { TcpAoError } from '../errors';
+import { parseEndpoint, parsePeerPrefix } from '../config/address.js';
+import { TcpAoError } from '../errors.js';
 
 export const ROLES = ['initiator', 'terminator'] as const;
 export type Role = (typeof ROLES)[number];

@@ -3,9 +3,8 @@
  * JSON) on stdout; exit status 0 when no check fails, 1 when one does. Bad
  * arguments are usage errors (status 2) raised by the CLI's parser.
  */
-import type { CliCommand } from '../cli.js';
+import { usageError, type CliCommand } from '../cli/command.js';
 import { MODES, type Mode } from '../config/schema.js';
-import { TcpAoError } from '../errors.js';
 import { realDeps, runDoctor } from './doctor.js';
 import { renderHuman, renderJson } from './report.js';
 import type { DoctorDeps } from './types.js';
@@ -52,7 +51,7 @@ export function createDoctorCommand(wiring: DoctorCommandWiring = REAL_WIRING): 
       const configPath = context.options['config'];
       const mode = context.options['mode'];
       if (mode !== undefined && configPath === undefined) {
-        throw new TcpAoError('ERR_TCPAO_USAGE', '--mode checks a config against a side; give --config FILE too, or drop --mode');
+        throw usageError('--mode checks a config against a side; give --config FILE too, or drop --mode');
       }
       const report = await runDoctor(wiring.deps(context.io.env), {
         ...(typeof configPath === 'string' ? { configPath } : {}),

@@ -9,9 +9,11 @@ import { createConnection, createServer } from 'node:net';
 import { arch, hostname, networkInterfaces, release } from 'node:os';
 
 import type { Mode } from '../config/schema.js';
-import { defaultBinding } from '../native.js';
-import { algorithmsUsed, checkAppEndpoint, checkKeySources, checkListen, checkPeers, inspectConfig, listenEndpoint } from './config-checks.js';
+import { defaultBinding } from '../native/index.js';
+import { algorithmsUsed, checkKeySources, inspectConfig } from './config-checks.js';
+import { checkAppEndpoint, checkListen, listenEndpoint } from './endpoint-checks.js';
 import { checkAlgorithm, checkCounters, checkKernel, checkPrivileges, checkProbe, loadBindingOnce, MAC_ALGORITHMS } from './host-checks.js';
+import { checkPeers } from './peer-checks.js';
 import { buildReport } from './report.js';
 import type { CheckResult, DoctorDeps, DoctorReport } from './types.js';
 
@@ -45,7 +47,7 @@ export async function runDoctor(deps: DoctorDeps, run: DoctorRun = {}): Promise<
 
   if (inspection !== undefined) {
     checks.push(inspection.validity);
-    checks.push(...checkKeySources(deps, inspection));
+    checks.push(...checkKeySources(inspection));
     if (parsed === undefined) {
       checks.push({
         id: 'config.addresses',

@@ -4,7 +4,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { hasCode } from '../errors.js';
-import { KERNEL_ALGORITHMS, type MacAlgorithm, type ProbeResult } from '../native.js';
+import { KERNEL_ALGORITHMS, type MacAlgorithm, type ProbeResult } from '../native/index.js';
 import { errnoName, oneLine } from './errno.js';
 import {
   FIRST_TCP_AO_KERNEL,

@@ -4,7 +4,7 @@
  * unit tests drive every branch with fakes and the CLI passes the real ones.
  */
 import type { NetworkInterfaceInfo } from 'node:os';
-import type { AoKeySpec, ProbeResult } from '../native.js';
+import type { AoKeySpec, ProbeResult } from '../native/index.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
 

@@ -6,10 +6,10 @@
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 
-import { formatEndpoint, isLoopback, type Endpoint } from '../config/address';
-import { TcpAoError } from '../errors';
-import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics';
-import type { SidecarStatus } from './status';
+import { formatEndpoint, isLoopback, type Endpoint } from '../config/address.js';
+import { TcpAoError } from '../errors.js';
+import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
+import type { SidecarStatus } from './status.js';
 
 export interface ObservabilityLimits {
   /** Connections served at once; more are closed as they arrive. */

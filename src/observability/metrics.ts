@@ -3,7 +3,7 @@
  * from a status snapshot: every AO counter is the value the kernel reported
  * for that socket when the page was requested.
  */
-import type { SidecarStatus } from './status';
+import type { SidecarStatus } from './status.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 

@@ -4,11 +4,12 @@
  * totals, and the config generation with the last reload. Key ids, counters
  * and lengths only: no key bytes exist in any of these objects.
  */
-import { KNOWN_KEYS } from '../config/schema';
-import { ErrorCodes, type ErrorCode } from '../errors';
-import type { AoInfo, AoKeyInfo, TcpAoBinding } from '../native';
-import type { ReloadProblem, ReloadRecord } from '../rotation/controller';
-import type { PendingRemoval } from '../rotation/reconcile';
+import { KNOWN_KEYS } from '../config/schema.js';
+import { ErrorCodes, type ErrorCode } from '../errors.js';
+import type { AoInfo, AoKeyInfo, TcpAoBinding } from '../native/index.js';
+import type { ReloadRecord } from '../rotation/controller.js';
+import type { ReloadProblem } from '../rotation/reload-rules.js';
+import type { PendingRemoval } from '../rotation/reconcile.js';
 
 export interface AoCounters {
   readonly pktGood: number;

@@ -1,9 +1,10 @@
 import { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { hasCode, TcpAoError } from '../errors';
-import type { TcpAoBinding } from '../native';
-import { describePolicies, formatEndpoint, type InitiatorPlan } from './plan';
-import { ConnectionRefused, type ConnectionHandler, type OpenedLegs } from './server';
+import { hasCode, TcpAoError } from '../errors.js';
+import type { TcpAoBinding } from '../native/index.js';
+import { formatEndpoint } from '../config/address.js';
+import { describePolicies, type InitiatorPlan } from '../policy/plan.js';
+import { ConnectionRefused, type ConnectionHandler, type OpenedLegs } from './server.js';
 
 const COUNTER_HINT = 'compare the AO counters on both sides (tcpao-proxy doctor, nstat -az TcpExtTCPAO*)';
 

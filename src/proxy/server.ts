@@ -1,9 +1,10 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { AoInfo, TcpAoBinding } from '../native';
-import { startRelay, type RelayEndReason } from './relay';
-import type { RelaySettings } from './plan';
-import { SessionTracker } from './sessions';
+import type { AoInfo, TcpAoBinding } from '../native/index.js';
+import { startRelay, type RelayEndReason } from './relay.js';
+import { parseSocketAddress } from '../config/address.js';
+import type { RelaySettings } from '../policy/plan.js';
+import { SessionTracker } from './sessions.js';
 
 /** The two legs of a connection that passed every check, ready to relay. */
 export interface OpenedLegs {
@@ -39,6 +40,8 @@ export interface ProxyServerOptions {
   readonly log: Logger;
   readonly handler: ConnectionHandler;
   readonly binding: Pick<TcpAoBinding, 'setKeepalive' | 'socketFd'>;
+  /** Stream buffer size of accepted sockets instead of Node's default; only the relay bench's what-if runs set it. */
+  readonly highWaterMark?: number;
 }
 
 /**
@@ -112,9 +115,7 @@ export function applySocketSettings(
  */
 /** The address a connection comes from, IPv4 peers of a dual-stack listener written as IPv4. */
 function peerAddressOf(client: Socket): string {
-  const raw = client.remoteAddress ?? '?';
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(raw);
-  return mapped?.[1] ?? raw;
+  return parseSocketAddress(client.remoteAddress)?.address ?? '?';
 }
 
 export function createProxyServer(options: ProxyServerOptions): ProxyServer {
@@ -133,7 +134,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     else perPeer.set(address, left);
   };
 
-  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, (client) => {
+  const waterMark = options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark };
+  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true, ...waterMark }, (client) => {
     const id = sessions.nextId();
     const address = peerAddressOf(client);
     const peer = `${client.remoteAddress ?? '?'}:${client.remotePort ?? 0}`;

@@ -1,4 +1,4 @@
-import type { Relay, RelayEndReason } from './relay';
+import type { Relay, RelayEndReason } from './relay.js';
 
 /** A live relayed connection, as shown in logs and, later, in /status. */
 export interface Session {

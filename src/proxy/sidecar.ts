@@ -1,13 +1,17 @@
+/**
+ * The proxy as one unit: the listener (plain on the initiator, AO with every
+ * policy's keys on the terminator), the live connection handler and the
+ * bounded drain on shutdown. It serves a plan; src/run.ts decides when it
+ * starts, reloads and stops.
+ */
 import type { Logger } from 'pino';
-import type { SidecarConfig } from '../config/load';
-import { keysForNewSockets, toKeySpec, wireKeysOf, type WireKey } from '../rotation/keyset';
-import { createLiveHandler, type Admission } from '../rotation/live-handler';
-import { startRuntime, type Runtime } from '../rotation/runtime';
-import { holdHangups, releaseHangups } from '../rotation/startup-hangups';
-import { TcpAoError } from '../errors';
-import { defaultBinding, type TcpAoBinding } from '../native';
-import { describePolicies, formatEndpoint, type Endpoint, type ProxyPlan, type RelaySettings, type WirePolicy } from './plan';
-import { createProxyServer, type ProxyServer } from './server';
+
+import { formatEndpoint, type Endpoint } from '../config/address.js';
+import { TcpAoError } from '../errors.js';
+import type { TcpAoBinding } from '../native/index.js';
+import { describePolicies, type ProxyPlan } from '../policy/plan.js';
+import { createLiveHandler, type Admission } from './live-handler.js';
+import { createProxyServer, type ProxyServer } from './server.js';
 
 export interface SidecarDeps {
   readonly binding: TcpAoBinding;
@@ -50,15 +54,6 @@ function listenOn(
     });
   });
 }
-
-/**
- * The forced path (reset what is left, close the metrics listener, remove the
- * pid file, log shutdown_finished, exit) ends within this long after
- * shutdown_timeout_secs; a watchdog exits at that point whatever is still
- * running. The supervisor's grace and the container's stop timeout must be
- * longer (docs/configuration.md).
- */
-export const SHUTDOWN_FORCED_BOUND_MS = 1_000;
 
 /** How long reset relays get to report their end; a reset socket closes at once. */
 const RESET_WAIT_MS = 500;
@@ -129,7 +124,7 @@ export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<
   const address = (): Endpoint => {
     const bound = proxy.server.address();
     if (bound === null || typeof bound === 'string') throw new Error('listener has no address');
-    return { host: bound.address, port: bound.port };
+    return { host: bound.address, port: bound.port, family: bound.family === 'IPv6' ? 6 : 4 };
   };
 
   let shuttingDown: Promise<'clean' | 'forced'> | undefined;
@@ -154,128 +149,5 @@ export async function startSidecar(plan: ProxyPlan, deps: SidecarDeps): Promise<
     return shuttingDown;
   };
 
-  return { proxy, address, shutdown, listenerFd, usePlan: (next) => live.use(next) };
-}
-
-/** The [global] settings the relay reads. */
-type RelayGlobals = Pick<
-  SidecarConfig['global'],
-  | 'listen_backlog'
-  | 'idle_timeout_secs'
-  | 'connect_timeout_secs'
-  | 'max_connections'
-  | 'max_connections_per_peer'
-  | 'tcp_keepalive'
-  | 'keepalive_time_secs'
-  | 'keepalive_intvl_secs'
-  | 'keepalive_probes'
->;
-
-/** The relay's settings from [global] (also used by the benchmark harness with the defaults). */
-export function relaySettingsFrom(global: RelayGlobals): RelaySettings {
-  return {
-    listenBacklog: global.listen_backlog,
-    idleTimeoutMs: global.idle_timeout_secs * 1_000,
-    connectTimeoutMs: global.connect_timeout_secs * 1_000,
-    maxConnections: global.max_connections,
-    maxConnectionsPerPeer: global.max_connections_per_peer,
-    keepalive: {
-      enabled: global.tcp_keepalive,
-      idleSecs: global.keepalive_time_secs,
-      intervalSecs: global.keepalive_intvl_secs,
-      probes: global.keepalive_probes,
-    },
-  };
-}
-
-/** Maps the validated config onto what the proxy needs; keys are their SecretKeys, never copies of the bytes. */
-export function planFromConfig(config: SidecarConfig): ProxyPlan {
-  const relay = relaySettingsFrom(config.global);
-  // New sockets get every key but the deprecated ones. On the initiator the first applicable policy's
-  // preferred key is the one to send with (current) and to ask for (RNext).
-  const policies = config.activePolicies.map((policy, index): WirePolicy => {
-    const flagged = (key: WireKey) =>
-      config.mode === 'initiator' && index === 0 && key.role === 'preferred' ? { setCurrent: true, setRnext: true } : {};
-    const keys = keysForNewSockets(wireKeysOf(policy));
-    return {
-      name: policy.name,
-      peer: policy.peer_ip.address,
-      prefixLength: policy.peer_ip.prefixLength,
-      keys: keys.map((key) => toKeySpec(key, flagged(key))),
-    };
-  });
-  if (config.mode === 'initiator') {
-    const sourceIp = config.initiator.source_ip?.address;
-    return {
-      mode: 'initiator',
-      listenPlain: config.initiator.listen_plain,
-      remoteAo: config.initiator.remote_ao,
-      ...(sourceIp === undefined ? {} : { sourceIp }),
-      policies,
-      relay,
-    };
-  }
-  return { mode: 'terminator', listenAo: config.terminator.listen_ao, forwardPlain: config.terminator.forward_plain, policies, relay };
-}
-
-/**
- * Runs the sidecar until SIGTERM or SIGINT, then shuts down within
- * shutdown_timeout_secs. A second signal exits at once with status 1.
- * Resolves after a clean shutdown; rejects when relays had to be cut.
- */
-export async function runSidecar(config: SidecarConfig, logger: Logger, binding: TcpAoBinding = defaultBinding()): Promise<void> {
-  // Before the first await: a HUP from now on is held until the runtime handles it as a reload.
-  holdHangups();
-  const log = logger.child({ module: 'sidecar' });
-  // The controller exists once the sidecar runs; until then every connection uses the first generation as is.
-  let admit: Admission | undefined;
-  let sidecar: RunningSidecar;
-  let runtime: Runtime;
-  try {
-    sidecar = await startSidecar(planFromConfig(config), {
-      binding,
-      log: logger,
-      admit: (socket, kind) => admit?.(socket, kind),
-    });
-    runtime = await startRuntime({ config, sidecar, logger, binding, planFromConfig });
-  } catch (error) {
-    // Start-up failed: SIGHUP gets its default action back.
-    releaseHangups();
-    throw error;
-  }
-  admit = (socket, kind) => runtime.controller.admit(socket, kind);
-  const deadlineMs = config.global.shutdown_timeout_secs * 1_000;
-  let watchdog: NodeJS.Timeout | undefined;
-  const outcome = await new Promise<'clean' | 'forced'>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (signalled) {
-        log.warn({ event: 'shutdown_aborted', signal }, `second ${signal}: exiting now`);
-        runtime.abandon();
-        process.exit(1);
-      }
-      signalled = true;
-      log.info({ event: 'signal', signal }, `${signal} received`);
-      watchdog = setTimeout(() => {
-        log.error(
-          { event: 'shutdown_finished', clean: false, watchdog: true, boundMs: deadlineMs + SHUTDOWN_FORCED_BOUND_MS },
-          'shutdown did not finish within shutdown_timeout_secs plus its forced-path bound; exiting now',
-        );
-        runtime.abandon();
-        process.exit(1);
-      }, deadlineMs + SHUTDOWN_FORCED_BOUND_MS);
-      watchdog.unref();
-      void sidecar.shutdown(deadlineMs).then(resolve);
-    };
-    let signalled = false;
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
-  await runtime.close();
-  clearTimeout(watchdog);
-  if (outcome === 'forced') {
-    throw new TcpAoError(
-      'ERR_TCPAO_SHUTDOWN_TIMEOUT',
-      `relays were still open after shutdown_timeout_secs (${config.global.shutdown_timeout_secs} s) and were reset`,
-    );
-  }
+  return { proxy, address, shutdown, listenerFd, usePlan: live.use };
 }

@@ -1,18 +1,9 @@
 import { connect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { prefixContains, type IpFamily } from '../config/address';
-import type { TcpAoBinding } from '../native';
-import { formatEndpoint, type TerminatorPlan } from './plan';
-import { ConnectionRefused, type ConnectionHandler, type OpenedLegs } from './server';
-
-/** Node reports IPv4 peers of a dual-stack socket as ::ffff:a.b.c.d. */
-function peerAddress(socket: Socket): { address: string; family: IpFamily } | undefined {
-  const raw = socket.remoteAddress;
-  if (raw === undefined) return undefined;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(raw);
-  if (mapped?.[1] !== undefined) return { address: mapped[1], family: 4 };
-  return { address: raw, family: raw.includes(':') ? 6 : 4 };
-}
+import { formatEndpoint, parseSocketAddress, prefixContains } from '../config/address.js';
+import type { TcpAoBinding } from '../native/index.js';
+import type { TerminatorPlan } from '../policy/plan.js';
+import { ConnectionRefused, type ConnectionHandler, type OpenedLegs } from './server.js';
 
 function connectPlain(plan: TerminatorPlan): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -50,7 +41,7 @@ export function createTerminatorHandler(plan: TerminatorPlan, binding: TcpAoBind
     readAoInfo: (fd) => binding.getAoInfo(fd),
     async open(client: Socket): Promise<OpenedLegs> {
       const wireFd = binding.socketFd(client);
-      const peer = peerAddress(client);
+      const peer = parseSocketAddress(client.remoteAddress);
       let currentKey: number;
       try {
         const info = binding.getAoInfo(wireFd);

@@ -1,3 +1,4 @@
+// size: one class whose methods share the live generation, the pending removals and the retry timer
 /**
  * Reload and key rotation for a running sidecar. A reload re-reads the config
  * and its key sources, validates everything, and only then applies the
@@ -9,11 +10,10 @@
  */
 import type { Logger } from 'pino';
 
-import type { IpFamily } from '../config/address';
-import { formatEndpoint } from '../config/address';
-import { ConfigError, loadConfigFileAsync, type ConfigProblem, type LoadedConfig, type SidecarConfig } from '../config/load';
-import type { AoInfo, TcpAoBinding } from '../native';
-import { ConnectionRefused } from '../proxy/server';
+import { loadConfigFileAsync, type LoadedConfig, type SidecarConfig } from '../config/load.js';
+import type { AoInfo, TcpAoBinding } from '../native/index.js';
+import type { WireSocket } from '../proxy/live-handler.js';
+import { ConnectionRefused } from '../proxy/server.js';
 import {
   allKeys,
   changedIdentities,
@@ -22,28 +22,10 @@ import {
   keyIdentity,
   keysForPeer,
   type KeyGeneration,
-} from './keyset';
-import {
-  applyReload,
-  applySocketPlan,
-  planSocket,
-  type ApplyResult,
-  type PendingRemoval,
-  type ReloadApplyResult,
-  type ReloadTarget,
-  type RemovedKey,
-  type SocketKind,
-  type SocketPlan,
-} from './reconcile';
-
-/** A relaying connection's wire socket, as the controller sees it. */
-export interface WireSocket {
-  readonly id: number;
-  readonly fd: number;
-  /** The AO peer's address (the terminator for an initiator, the initiator for a terminator). */
-  readonly peerAddress: string;
-  readonly family: IpFamily;
-}
+} from '../policy/keyset.js';
+import { applyReload, applySocketPlan, type ApplyResult, type ReloadApplyResult, type ReloadTarget, type RemovedKey } from './apply-keys.js';
+import { planSocket, type PendingRemoval, type SocketKind, type SocketPlan } from './reconcile.js';
+import { immutableChanges, problemsOf, restartOnlyChanges, type ReloadProblem } from './reload-rules.js';
 
 /** What the controller needs from the running proxy. */
 export interface RotationTarget {
@@ -53,14 +35,6 @@ export interface RotationTarget {
   wireSockets(): readonly WireSocket[];
   /** Serve connections made from now on with this plan. */
   usePlan(config: SidecarConfig): void;
-}
-
-export interface ReloadProblem {
-  readonly code: string;
-  readonly path: string;
-  readonly message: string;
-  /** The system error behind a failed key change (EINVAL, ENODEV, ...). */
-  readonly sysCode?: string;
 }
 
 export interface ReloadRecord {
@@ -88,82 +62,6 @@ export interface RotationOptions {
 }
 
 const DEFAULT_RETRY_MS = 1_000;
-
-/** Global settings read once at start; a reload reports changes to them instead of applying them. */
-const RESTART_ONLY_GLOBALS = [
-  'log_format',
-  'log_level',
-  'idle_timeout_secs',
-  'tcp_keepalive',
-  'keepalive_time_secs',
-  'keepalive_intvl_secs',
-  'keepalive_probes',
-  'connect_timeout_secs',
-  'max_connections',
-  'max_connections_per_peer',
-  'shutdown_timeout_secs',
-  'listen_backlog',
-  'metrics_listen',
-  'metrics_allow_remote',
-  'pid_file',
-] as const;
-
-function endpointText(endpoint: { readonly host: string; readonly port: number; readonly family: IpFamily } | undefined): string {
-  return endpoint === undefined ? '(none)' : formatEndpoint(endpoint);
-}
-
-/** Settings bound to the listener or to established sessions: a reload that changes them is refused. */
-function immutableChanges(before: SidecarConfig, after: SidecarConfig): ReloadProblem[] {
-  const problems: ReloadProblem[] = [];
-  const refuse = (path: string, was: string, now: string, why: string) =>
-    problems.push({
-      code: 'ERR_TCPAO_RELOAD_RESTART_NEEDED',
-      path,
-      message: `changed from ${was} to ${now}; ${why}: restart the sidecar to change it (nothing was applied)`,
-    });
-  if (before.mode !== after.mode) {
-    refuse('(top level)', `[${before.mode}]`, `[${after.mode}]`, 'the mode cannot change on reload');
-    return problems;
-  }
-  if (before.mode === 'initiator' && after.mode === 'initiator') {
-    const was = before.initiator;
-    const now = after.initiator;
-    if (endpointText(was.listen_plain) !== endpointText(now.listen_plain)) {
-      refuse('initiator.listen_plain', endpointText(was.listen_plain), endpointText(now.listen_plain), 'the listener stays open across a reload');
-    }
-    if (endpointText(was.remote_ao) !== endpointText(now.remote_ao)) {
-      refuse('initiator.remote_ao', endpointText(was.remote_ao), endpointText(now.remote_ao), 'established sessions are bound to it');
-    }
-    if ((was.source_ip?.address ?? '(none)') !== (now.source_ip?.address ?? '(none)')) {
-      refuse('initiator.source_ip', was.source_ip?.address ?? '(none)', now.source_ip?.address ?? '(none)', 'established sessions are bound to it');
-    }
-  }
-  if (before.mode === 'terminator' && after.mode === 'terminator') {
-    const was = before.terminator.listen_ao;
-    const now = after.terminator.listen_ao;
-    if (endpointText(was) !== endpointText(now)) {
-      refuse('terminator.listen_ao', endpointText(was), endpointText(now), 'the AO listener stays open across a reload');
-    }
-  }
-  return problems;
-}
-
-function restartOnlyChanges(before: SidecarConfig, after: SidecarConfig): string[] {
-  const text = (value: unknown) => (typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value));
-  return RESTART_ONLY_GLOBALS.filter((name) => text(before.global[name]) !== text(after.global[name])).map((name) => `global.${name}`);
-}
-
-function problemsOf(error: unknown): ReloadProblem[] {
-  if (error instanceof ConfigError) return error.problems.map((problem: ConfigProblem) => ({ ...problem }));
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  return [
-    {
-      code: typeof code === 'string' ? code : 'ERR_TCPAO_INTERNAL',
-      path: '(reload)',
-      message: error instanceof Error ? error.message : String(error),
-    },
-  ];
-}
 
 /** Zeroes the key bytes of a config that a reload replaced. */
 function wipeKeys(config: SidecarConfig): void {

@@ -11,16 +11,12 @@ import TOML from '@iarna/toml';
 import { MAX_CONFIG_BYTES } from '../config/load.js';
 import { FileReadError, readRegularFileSync } from '../config/read-file.js';
 
-import type { CliCommand } from '../cli.js';
-import { TcpAoError } from '../errors.js';
+import { usageError, type CliCommand } from '../cli/command.js';
+import { PROGRAM } from '../cli/program.js';
+import { errorCodeOf, TcpAoError } from '../errors.js';
 
-const PROGRAM = 'tcpao-proxy';
 /** A pid file holds one process id and a newline. */
 const MAX_PID_FILE_BYTES = 64;
-
-function usageError(message: string): TcpAoError {
-  return new TcpAoError('ERR_TCPAO_USAGE', message);
-}
 
 /** [global] pid_file of a config, read without resolving keys (this command does not need them). */
 function pidFileOf(configPath: string): string {
@@ -114,8 +110,7 @@ export const reloadCommand: CliCommand = {
     try {
       process.kill(pid, 'SIGHUP');
     } catch (error) {
-      const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-      throw targetError(`cannot signal process ${pid} (${typeof code === 'string' ? code : 'error'}); run as the sidecar's user or root`);
+      throw targetError(`cannot signal process ${pid} (${errorCodeOf(error) ?? 'error'}); run as the sidecar's user or root`);
     }
     context.io.stdout(`sent SIGHUP to ${PROGRAM} ${pid}; its log says reload_applied or reload_failed (also /status config.lastReload)\n`);
     return 0;

@@ -1,32 +1,28 @@
 /**
- * What runs beside the proxy: the reload controller driven by SIGHUP, the pid
- * file that `tcpao-proxy reload` reads, and the optional /metrics and /status
- * listener.
+ * What runs beside the proxy: the reload controller, the pid file that
+ * `tcpao-proxy reload` reads, and the optional /metrics and /status listener.
+ * Signals are src/run.ts's: it calls reload() on SIGHUP.
  */
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 
-import { formatEndpoint } from '../config/address';
-import type { SidecarConfig } from '../config/load';
-import { TcpAoError } from '../errors';
-import type { TcpAoBinding } from '../native';
-import { startObservability, type ObservabilityServer } from '../observability/http';
-import { snapshot, type SidecarStatus, type StatusSource } from '../observability/status';
-import type { ProxyPlan } from '../proxy/plan';
-import type { RunningSidecar } from '../proxy/sidecar';
-import { RotationController, type WireSocket } from './controller';
-import { parsePeer } from './live-handler';
-import { releaseHangups } from './startup-hangups';
+import { formatEndpoint, parseSocketAddress } from '../config/address.js';
+import type { SidecarConfig } from '../config/load.js';
+import { errorCodeOf, TcpAoError } from '../errors.js';
+import type { TcpAoBinding } from '../native/index.js';
+import { startObservability, type ObservabilityServer } from '../observability/http.js';
+import { snapshot, type SidecarStatus, type StatusSource } from '../observability/status.js';
+import { planFromConfig } from '../policy/plan.js';
+import type { WireSocket } from '../proxy/live-handler.js';
+import type { RunningSidecar } from '../proxy/sidecar.js';
+import { RotationController } from './controller.js';
 
 export interface RuntimeOptions {
   readonly config: SidecarConfig;
   readonly sidecar: RunningSidecar;
   readonly logger: Logger;
   readonly binding: TcpAoBinding;
-  readonly planFromConfig: (config: SidecarConfig) => ProxyPlan;
-  /** Signal that asks for a reload; SIGHUP unless a test picks another. */
-  readonly reloadSignal?: NodeJS.Signals;
   readonly retryMs?: number;
 }
 
@@ -34,7 +30,7 @@ export interface Runtime {
   readonly controller: RotationController;
   readonly observability: ObservabilityServer | undefined;
   status(): SidecarStatus;
-  /** Runs a reload now, as SIGHUP does. */
+  /** Runs a reload (what SIGHUP asks for). */
   reload(): void;
   close(): Promise<void>;
   /** What close() does, at once and without waiting: for an exit that cannot wait (second signal, watchdog). */
@@ -56,10 +52,9 @@ function writePidFile(path: string): void {
   try {
     writeFileSync(path, `${process.pid}\n`, { mode: 0o644 });
   } catch (error) {
-    const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
     throw new TcpAoError(
       'ERR_TCPAO_PID_FILE',
-      `cannot write pid_file ${path}: ${typeof code === 'string' ? code : 'error'}; give a writable path or leave pid_file out`,
+      `cannot write pid_file ${path}: ${errorCodeOf(error) ?? 'error'}; give a writable path or leave pid_file out`,
       { cause: error },
     );
   }
@@ -86,7 +81,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       const peer =
         current.mode === 'initiator'
           ? { address: current.initiator.remote_ao.host, family: current.initiator.remote_ao.family }
-          : parsePeer(addressOf(session.peer));
+          : parseSocketAddress(addressOf(session.peer));
       return peer === undefined ? [] : [{ id: session.id, fd: session.wireFd, peerAddress: peer.address, family: peer.family }];
     });
 
@@ -98,7 +93,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       mode,
       listenerFd: sidecar.listenerFd,
       wireSockets,
-      usePlan: (next) => sidecar.usePlan(options.planFromConfig(next)),
+      usePlan: (next) => sidecar.usePlan(planFromConfig(next)),
     },
     ...(options.retryMs === undefined ? {} : { retryMs: options.retryMs }),
   });
@@ -112,10 +107,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       else failed += 1;
     });
   };
-  const signal = options.reloadSignal ?? 'SIGHUP';
-  const onSignal = () => reload();
-  process.on(signal, onSignal);
-
   const source: StatusSource = {
     mode,
     startedAt,
@@ -124,8 +115,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     lastReload: () => controller.lastReload,
     reloadCounts: () => ({ applied, failed }),
     listeners: () => {
-      const bound = sidecar.address();
-      const address = formatEndpoint({ host: bound.host, port: bound.port, family: bound.host.includes(':') ? 6 : 4 });
+      const address = formatEndpoint(sidecar.address());
       return [{ kind: mode === 'terminator' ? 'ao' : 'plain', address, fd: sidecar.listenerFd }];
     },
     connections: () => {
@@ -153,18 +143,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const listen = config.global.metrics_listen;
     if (listen !== undefined) observability = await startObservability(listen, status, logger.child({ module: 'metrics' }));
   } catch (error) {
-    process.off(signal, onSignal);
     controller.close();
     if (pidFile !== undefined) removePidFile(pidFile);
     throw error;
-  }
-
-  if (signal === 'SIGHUP') {
-    const early = releaseHangups();
-    if (early > 0) {
-      log.info({ event: 'reload_held', signals: early }, 'SIGHUP arrived during start-up; reloading now that the sidecar runs');
-      reload();
-    }
   }
 
   return {
@@ -173,13 +154,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     status,
     reload,
     async close() {
-      process.off(signal, onSignal);
       controller.close();
       await observability?.close();
       if (pidFile !== undefined) removePidFile(pidFile);
     },
     abandon() {
-      process.off(signal, onSignal);
       controller.close();
       observability?.server.closeAllConnections();
       if (pidFile !== undefined) removePidFile(pidFile);

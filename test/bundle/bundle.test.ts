@@ -307,7 +307,19 @@ t.test('CLI: one coded line per problem, exit 1 for a refused bundle, 2 for usag
   t.match(await usage(['unpack', dir]), [2, /ERR_TCPAO_USAGE unknown verb "unpack"/]);
   t.match(await usage(['load']), [2, /ERR_TCPAO_USAGE expected exactly one BUNDLE_DIR/]);
   t.match(await usage(['load', dir, '--registry', 'https://r.example/x']), [2, /ERR_TCPAO_USAGE --registry/]);
-  t.match(await usage(['load', dir, '--frobnicate']), [2, /ERR_TCPAO_USAGE Unknown option '--frobnicate'/]);
+  t.same(await usage(['load', dir, '--frobnicate']), [2, 'offline-bundle: ERR_TCPAO_USAGE unknown option --frobnicate; run offline-bundle load --help']);
+  // The shared CLI parser: one line per problem, and no argument value repeated back.
+  t.same(await usage(['prepare', '--out']), [2, 'offline-bundle: ERR_TCPAO_USAGE --out needs a value (DIR)']);
+  t.same(await usage(['prepare', 'stray-value']), [2, 'offline-bundle: ERR_TCPAO_USAGE unexpected argument; offline-bundle prepare takes options only']);
+  t.same(await usage(['verify', dir, dir, '--json=yes']), [
+    2,
+    'offline-bundle: ERR_TCPAO_USAGE --json takes no value\noffline-bundle: ERR_TCPAO_USAGE too many arguments; expected at most BUNDLE_DIR',
+  ]);
+  t.same(await usage(['load', dir, '--registry', 'r.example/a', '--registry', 'r.example/b']), [2, 'offline-bundle: ERR_TCPAO_USAGE --registry is given more than once']);
+  out.length = 0;
+  t.equal(await runCli(['load', '--frobnicate', '--help'], deps), 0, 'help wins over the other problems');
+  t.equal(out[0], 'Usage: offline-bundle load BUNDLE_DIR [--registry HOST/PATH] [--cosign-key PUBKEY] [--require-signature]');
+  t.ok(out.some((line) => /^ +--require-signature +refuse a bundle whose signature is absent or unchecked$/.test(line)), 'the options are listed');
   t.match(await usage(['verify', join(dir, 'nope')]), [2, /ERR_TCPAO_BUNDLE_NOT_FOUND/]);
   t.match(await usage(['prepare', '--out', dir]), [2, /ERR_TCPAO_BUNDLE_OUTPUT_EXISTS .* already exists and is not empty/]);
 

@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { renderTemplate } from '../../src/deploy/render';
+import { renderTemplate } from '../../src/deploy/render.js';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const COMPOSE_FILE = path.join(ROOT, 'deploy', 'compose', 'docker-compose.yml');

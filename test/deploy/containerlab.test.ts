@@ -9,7 +9,7 @@ import Ajv from 'ajv';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { renderTemplate } from '../../src/deploy/render';
+import { renderTemplate } from '../../src/deploy/render.js';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const CLAB_DIR = path.join(ROOT, 'deploy', 'containerlab');

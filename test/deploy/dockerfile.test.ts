@@ -9,7 +9,7 @@
 import t, { type Test } from 'tap';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { Copy, Instruction, Stage, execForm, expandArgs, filesUnder, globalArgs, parseCopy, parseDockerfile, stages } from './dockerfile';
+import { type Copy, type Instruction, type Stage, execForm, expandArgs, filesUnder, globalArgs, parseCopy, parseDockerfile, stages } from './dockerfile.js';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 

@@ -39,7 +39,7 @@ import {
   type Dirs,
   type NamespaceRun,
   type Probe,
-} from './entrypoint-run';
+} from './entrypoint-run.js';
 
 const KEY = 'isolation-test-key-3c9d7e21a0b4';
 const KEY_SHA256 = createHash('sha256').update(KEY).digest('hex');

@@ -10,7 +10,8 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlink
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import type { Attempt } from './fixtures/app-probe';
+import { waitForValue } from '../helpers/wait.js';
+import type { Attempt } from './fixtures/app-probe.js';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const ENTRYPOINT_DIR = path.join(ROOT, 'deploy', 'entrypoint');
@@ -69,15 +70,9 @@ export function jsonLines(text: string): JsonLine[] {
     .map((line) => JSON.parse(line) as JsonLine);
 }
 
-export async function waitFor<T>(what: string, probe: () => T | undefined): Promise<T> {
+export function waitFor<T>(what: string, probe: () => T | undefined): Promise<T> {
   // Generous: under emulation (the kernel lab without KVM) node takes seconds to start.
-  const deadline = Date.now() + 300_000;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  return waitForValue(what, probe, 300_000);
 }
 
 export function readState<T>(dirs: Dirs, name: string): T | undefined {

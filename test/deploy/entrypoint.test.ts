@@ -6,13 +6,13 @@
  */
 import t, { type Test } from 'tap';
 import TOML from '@iarna/toml';
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { APP_UID, ENTRYPOINT_DIR, FAKE_PORT_GUARD, FAKE_PROC_JS, FAKE_PROXY, ROOT, SIDECAR_UID } from './entrypoint-run';
+import { APP_UID, ENTRYPOINT_DIR, FAKE_PORT_GUARD, FAKE_PROC_JS, FAKE_PROXY, ROOT, SIDECAR_UID, waitFor } from './entrypoint-run.js';
 
 const KEY = 'entrypoint-test-key-5f2b8c1d9e7a';
 const KEY_SHA256 = createHash('sha256').update(KEY).digest('hex');
@@ -42,17 +42,6 @@ function alive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined): Promise<T> {
-  // Generous: under emulation (the kernel lab without KVM) node takes seconds to start.
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 
@@ -356,8 +345,8 @@ t.test('supervise.sh on its own: first status passed on, usage errors exit 2', a
 /** Whether this kernel has TCP-AO, asked through the real addon (undefined: no addon built). */
 function kernelHasTcpAo(): boolean | undefined {
   try {
-    const native = require('../../src/native') as { probeTcpAo(): { supported: boolean } };
-    return native.probeTcpAo().supported;
+    const native = require('../../src/native/index.js') as { defaultBinding(): { probeTcpAo(): { supported: boolean } } };
+    return native.defaultBinding().probeTcpAo().supported;
   } catch {
     return undefined;
   }

@@ -10,7 +10,7 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { NO_TCP_AO_FINDING } from '../../src/doctor/host-checks';
+import { NO_TCP_AO_FINDING } from '../../src/doctor/host-checks.js';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const DOCKER = '/usr/bin/docker';

@@ -4,9 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { hasCode } from '../../src/errors';
-import { Env, Role, placeholders, renderTemplate } from '../../src/deploy/render';
-import { renderConfigMain } from '../../src/deploy/render-main';
+import { hasCode } from '../../src/errors.js';
+import { type Env, type Role, placeholders, renderTemplate } from '../../src/deploy/render.js';
+import { renderConfigMain } from '../../src/deploy/render-main.js';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const TEMPLATE_DIR = path.join(ROOT, 'deploy', 'config');
@@ -155,6 +155,36 @@ t.test('renderConfigMain: exit codes and one coded line', async (t) => {
   out = '';
   t.equal(renderConfigMain(['--help'], io({})), 0);
   t.match(out, /^Usage: render-config/);
+});
+
+t.test('renderConfigMain: the command line is parsed and reported by the shared CLI framework', async (t) => {
+  let out = '';
+  let err = '';
+  const io = { env: INITIATOR_ENV, stdout: (s: string) => (out += s), stderr: (s: string) => (err += s) };
+  const run = (argv: string[]): [number, string[]] => {
+    err = '';
+    return [renderConfigMain(argv, io), err.split('\n').filter((line) => line !== '')];
+  };
+  t.same(run(['--role', 'relay', '--template', 'x', '--output', '-']), [2, ['render-config: ERR_TCPAO_USAGE: --role must be initiator or terminator']]);
+  t.same(run(['--role', 'initiator', '--output', '-']), [2, ['render-config: ERR_TCPAO_USAGE: --template is required (--template FILE)']]);
+  t.same(run(['--role', 'initiator', '--template', 'x', '--output']), [2, ['render-config: ERR_TCPAO_USAGE: --output needs a value (FILE)']]);
+  t.same(run(['--role', 'initiator', '--role', 'terminator', '--template', 'x', '--output', '-']), [
+    2,
+    ['render-config: ERR_TCPAO_USAGE: --role is given more than once'],
+  ]);
+  t.same(run(['--role', 'initiator', '--template', 'x', '--output', '-', 'extra']), [
+    2,
+    ['render-config: ERR_TCPAO_USAGE: unexpected argument; render-config takes options only'],
+  ]);
+  const [status, lines] = run(['--role', 'initiator', '--template', 'x', '--output', '-', `--key=${KEY}`]);
+  t.equal(status, 2);
+  t.same(lines, ['render-config: ERR_TCPAO_USAGE: unknown option --key; keys are never taken from the command line: set key_source in the config']);
+  t.notMatch(err, KEY, 'an unknown argument is never echoed: it may be a key');
+
+  out = '';
+  t.equal(renderConfigMain(['--role', 'relay', '-h'], io), 0, 'help wins over the other problems');
+  t.match(out, /^Usage: render-config --role initiator\|terminator --template FILE --output FILE\|-\n/);
+  t.match(out, /^ +--template FILE +the template to fill \(required\)$/m);
 });
 
 t.test('scripts/render-config wrapper: renders, refuses with exit 2, never prints the key', async (t) => {

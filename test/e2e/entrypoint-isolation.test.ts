@@ -10,7 +10,7 @@ import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { connectAoSocket, skipUnlessAo } from '../helpers/ao';
+import { connectAoSocket, skipUnlessAo } from '../helpers/ao.js';
 import {
   ENTRYPOINT_DIR,
   ROOT,
@@ -30,7 +30,7 @@ import {
   uids,
   waitFor,
   type Probe,
-} from '../deploy/entrypoint-run';
+} from '../deploy/entrypoint-run.js';
 
 const KEY = 'lab-isolation-key-6e1f0a9b8c7d5e4f';
 const PAYLOAD = Buffer.from('BMP bytes through the wire leg\n');

@@ -5,8 +5,9 @@
  * counters show why.
  */
 import t, { type Test } from 'tap';
-import { skipUnlessAo } from '../helpers/ao';
-import { type PolicyOptions } from '../helpers/configs';
+import { skipUnlessAo } from '../helpers/ao.js';
+import { pollUntil } from '../helpers/wait.js';
+import { type PolicyOptions } from '../helpers/configs.js';
 import {
   isListening,
   keyEncodings,
@@ -17,7 +18,7 @@ import {
   topology,
   topologyUp,
   type LineProcess,
-} from '../helpers/lab';
+} from '../helpers/lab.js';
 
 const KEY = 'fail-closed-key-1a2b3c4d5e6f';
 const OTHER_KEY = 'fail-closed-key-ffffffffffff';
@@ -71,16 +72,6 @@ async function startTerminator(tt: Test, policy: PolicyOptions, ports: { wire: n
   );
   await terminator.waitFor(isListening);
   return { app, terminator };
-}
-
-/** Polls `condition` every 500 ms; resolves whether it became true before the deadline. */
-async function waitUntil(condition: () => boolean, deadlineMs: number): Promise<boolean> {
-  const end = Date.now() + deadlineMs;
-  while (Date.now() < end) {
-    if (condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  return condition();
 }
 
 function assertNoKeys(tt: Test, procs: readonly LineProcess[]) {
@@ -143,9 +134,11 @@ t.test('fail closed across the two namespaces', async (t) => {
     ]);
     await plain.waitFor((line) => line['event'] === 'client_started');
     // The SYN is dropped, so the plain connect never completes; watch the counter for its retransmissions.
-    const rose = await waitUntil(
+    const rose = await pollUntil(
       () => (netnsAoCounters(topology.terminatorNode)['TCPAORequired'] ?? 0) > (before['TCPAORequired'] ?? 0),
       60_000,
+      // Each probe runs nstat in the netns.
+      500,
     );
     tt.ok(rose, 'TCPAORequired rose on the terminator');
     tt.equal(plain.events('connected').length, 0, 'the plain client never connected');

@@ -5,9 +5,9 @@
  * the AO state read from both wire sockets, and a reload shows up in both.
  */
 import t, { type Test } from 'tap';
-import { skipUnlessAo } from '../helpers/ao';
-import { isListening, keyEncodings, topology, topologyUp } from '../helpers/lab';
-import { parseMetrics, sampleValue } from '../helpers/prometheus';
+import { skipUnlessAo } from '../helpers/ao.js';
+import { isListening, keyEncodings, topology, topologyUp } from '../helpers/lab.js';
+import { parseMetrics, sampleValue } from '../helpers/prometheus.js';
 import {
   eventually,
   ReloadableSidecar,
@@ -16,7 +16,7 @@ import {
   startPacedClient,
   type SideConfig,
   type StatusBody,
-} from '../helpers/rotation';
+} from '../helpers/rotation.js';
 
 const KEY = 'observability-key-5c1d9e2f';
 const PORTS = { local: 26_000, wire: 26_001, app: 26_002, initiatorMetrics: 26_010, terminatorMetrics: 26_011 };

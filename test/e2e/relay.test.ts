@@ -3,7 +3,7 @@
  * data integrity both ways over IPv4 and IPv6, and many connections at once.
  */
 import t, { type Test } from 'tap';
-import { skipUnlessAo } from '../helpers/ao';
+import { skipUnlessAo } from '../helpers/ao.js';
 import {
   isListening,
   keyEncodings,
@@ -14,7 +14,7 @@ import {
   topologyUp,
   type JsonLine,
   type LineProcess,
-} from '../helpers/lab';
+} from '../helpers/lab.js';
 
 const KEY = 'e2e-relay-key-9f8e7d6c5b4a';
 const MIB = 1024 * 1024;

@@ -5,9 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
-import { skipUnlessAo } from '../helpers/ao';
-import { type GlobalOptions } from '../helpers/configs';
-import { isListening, startInitiatorSidecar, startTerminatorSidecar, startTraffic, topology, topologyUp, type LineProcess } from '../helpers/lab';
+import { skipUnlessAo } from '../helpers/ao.js';
+import { type GlobalOptions } from '../helpers/configs.js';
+import { isListening, startInitiatorSidecar, startTerminatorSidecar, startTraffic, topology, topologyUp, type LineProcess } from '../helpers/lab.js';
 
 const KEY = 'resilience-key-0a1b2c3d4e5f6a';
 const MIB = 1024 * 1024;

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import t, { type Test } from 'tap';
-import { skipUnlessAo } from '../helpers/ao';
+import { skipUnlessAo } from '../helpers/ao.js';
 import {
   isListening,
   keyEncodings,
@@ -21,7 +21,7 @@ import {
   topologyUp,
   type JsonLine,
   type LineProcess,
-} from '../helpers/lab';
+} from '../helpers/lab.js';
 import {
   dumpOutputs,
   eventually,
@@ -33,7 +33,7 @@ import {
   type SideConfig,
   type StatusBody,
   type StatusConnection,
-} from '../helpers/rotation';
+} from '../helpers/rotation.js';
 
 const OLD_KEY = 'rotation-old-key-3f9a1c5d';
 const NEW_KEY = 'rotation-new-key-7b2e4d8a';

@@ -11,8 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { aoRequired, skipUnlessAo } from '../helpers/ao';
-import { keyEncodings, netnsAoCounters, topology, topologyUp, type JsonLine, type LineProcess } from '../helpers/lab';
+import { aoRequired, skipUnlessAo } from '../helpers/ao.js';
+import { keyEncodings, netnsAoCounters, topology, topologyUp, type JsonLine, type LineProcess } from '../helpers/lab.js';
 import {
   INJECTED_PREFIX,
   STEP_TIMEOUT_MS,
@@ -30,8 +30,8 @@ import {
   waitForCollector,
   writeLabFiles,
   type LabFiles,
-} from '../helpers/bmp-lab';
-import { TCP_OPTION_AO, aoProblems, readCapture, startCapture } from '../helpers/wire-capture';
+} from '../helpers/bmp-lab.js';
+import { TCP_OPTION_AO, aoProblems, readCapture, startCapture } from '../helpers/wire-capture.js';
 
 // Under qemu without KVM every step is slow; the runner's default would kill the file.
 t.setTimeout(90 * 60_000);

@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 
-import { TCP_OPTION_AO, TCP_OPTION_MD5, aoProblems, parseTcpOptions, type Segment } from '../helpers/wire-capture';
+import { TCP_OPTION_AO, TCP_OPTION_MD5, aoProblems, parseTcpOptions, type Segment } from '../helpers/wire-capture.js';
 
 const mac12 = 'aa'.repeat(12);
 

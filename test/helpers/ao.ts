@@ -8,14 +8,9 @@ import * as net from 'node:net';
 
 import type { Test } from 'tap';
 
-import {
-  connectAo,
-  createAoListener,
-  probeTcpAo,
-  type AoConnectOptions,
-  type AoKeySpec,
-  type AoListenOptions,
-} from '../../src/native';
+import { defaultBinding, type AoConnectOptions, type AoKeySpec, type AoListenOptions } from '../../src/native/index.js';
+
+const binding = defaultBinding();
 
 export interface AoSupport {
   readonly supported: boolean;
@@ -28,7 +23,7 @@ let cachedSupport: AoSupport | undefined;
 export function aoSupport(): AoSupport {
   if (cachedSupport !== undefined) return cachedSupport;
   try {
-    const probe = probeTcpAo();
+    const probe = binding.probeTcpAo();
     cachedSupport = probe.supported
       ? { supported: true, reason: 'the kernel has TCP-AO' }
       : { supported: false, reason: `${probe.reason} (${probe.code})` };
@@ -88,7 +83,7 @@ export interface AoListener {
 
 /** An AO listener served by net.Server, closed at teardown. */
 export async function listenAo(t: Test, opts: Omit<AoListenOptions, 'port'> & { port?: number }): Promise<AoListener> {
-  const fd = createAoListener({ port: 0, ...opts });
+  const fd = binding.createAoListener({ port: 0, ...opts });
   const server = net.createServer();
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   await new Promise<void>((resolve, reject) => {
@@ -125,7 +120,7 @@ export function nextConnection(t: Test, server: net.Server): Promise<net.Socket>
 
 /** connectAo, wrapped in a net.Socket destroyed at teardown. */
 export async function connectAoSocket(t: Test, opts: AoConnectOptions): Promise<net.Socket> {
-  const fd = await connectAo(opts);
+  const fd = await binding.connectAo(opts);
   const sock = new net.Socket({ fd, readable: true, writable: true });
   t.teardown(() => sock.destroy());
   return sock;
@@ -157,19 +152,4 @@ export async function sendAndReceive(from: net.Socket, to: net.Socket, payload: 
   const received = readBytes(to, payload.length);
   from.write(payload);
   return received;
-}
-
-/** Polls `condition` every 50 ms until it holds or `limitMs` passes; returns whether it held. */
-export async function waitFor(condition: () => boolean, limitMs: number): Promise<boolean> {
-  const deadline = Date.now() + limitMs;
-  while (!condition()) {
-    if (Date.now() >= deadline) return false;
-    await delay(50);
-  }
-  return true;
-}
-
-/** Resolves after ms milliseconds (for deny cases that must not connect). */
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,4 +1,78 @@
-/** Sidecar configs for end-to-end suites; keys always come from the environment. */
+/**
+ * Sidecar config text for every suite: the sections each test's builder is made
+ * of (one [[ao_policy]] writer, the two side sections), and the end-to-end
+ * builders, whose keys always come from the environment.
+ */
+
+type MacAlg = 'hmac-sha1' | 'hmac-sha256' | 'aes-128-cmac';
+
+/** One [[ao_policy.key]] table of a policy with several keys. */
+export interface KeyToml {
+  readonly sendId: number;
+  readonly recvId: number;
+  readonly role: string;
+  /** A key source such as "env:TCPAO_KEY" or "file:new.key". */
+  readonly source: string;
+  readonly macAlg?: MacAlg;
+}
+
+/** An [[ao_policy]] table: the single-key form, or `keys` as [[ao_policy.key]] tables. */
+export interface PolicyToml {
+  readonly name?: string;
+  readonly peer?: string;
+  readonly peerPort?: number;
+  readonly keyid?: number;
+  readonly sendId?: number;
+  readonly recvId?: number;
+  readonly macAlg?: string;
+  readonly keySource?: string;
+  readonly keys?: readonly KeyToml[];
+}
+
+export function policyToml(policy: PolicyToml): string {
+  const head = [
+    '[[ao_policy]]',
+    `name = "${policy.name ?? 'bmp-wire'}"`,
+    `peer_ip = "${policy.peer ?? '127.0.0.1'}"`,
+    ...(policy.peerPort === undefined ? [] : [`peer_port = ${policy.peerPort}`]),
+  ];
+  if (policy.keys !== undefined) {
+    const tables = policy.keys.flatMap((key) => [
+      '[[ao_policy.key]]',
+      `send_id = ${key.sendId}`,
+      `recv_id = ${key.recvId}`,
+      `mac_alg = "${key.macAlg ?? 'hmac-sha256'}"`,
+      `key_source = "${key.source}"`,
+      `role = "${key.role}"`,
+      '',
+    ]);
+    return [...head, '', ...tables].join('\n');
+  }
+  const ids =
+    policy.sendId === undefined
+      ? [`keyid = ${policy.keyid ?? 1}`]
+      : [`keyid = ${policy.keyid ?? policy.sendId}`, `send_id = ${policy.sendId}`, `recv_id = ${policy.recvId ?? policy.sendId}`];
+  return [...head, ...ids, `mac_alg = "${policy.macAlg ?? 'hmac-sha256'}"`, `key_source = "${policy.keySource ?? 'env:TCPAO_KEY'}"`, ''].join('\n');
+}
+
+/** host:port with an IPv6 host in brackets. */
+export function endpoint(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+export function initiatorSection(listenPlain: string, remoteAo: string, sourceIp?: string): string {
+  return [
+    '[initiator]',
+    `listen_plain = "${listenPlain}"`,
+    `remote_ao = "${remoteAo}"`,
+    ...(sourceIp === undefined ? [] : [`source_ip = "${sourceIp}"`]),
+    '',
+  ].join('\n');
+}
+
+export function terminatorSection(listenAo: string, forwardPlain: string): string {
+  return ['[terminator]', `listen_ao = "${listenAo}"`, `forward_plain = "${forwardPlain}"`, ''].join('\n');
+}
 
 export interface PolicyOptions {
   readonly name?: string;
@@ -6,7 +80,7 @@ export interface PolicyOptions {
   readonly keyid?: number;
   readonly sendId?: number;
   readonly recvId?: number;
-  readonly macAlg?: 'hmac-sha1' | 'hmac-sha256' | 'aes-128-cmac';
+  readonly macAlg?: MacAlg;
   readonly keyEnv?: string;
 }
 
@@ -31,23 +105,8 @@ function globalSection(options: GlobalOptions): string {
 }
 
 function policySection(policy: PolicyOptions, wirePort: number): string {
-  const ids =
-    policy.sendId === undefined
-      ? `keyid = ${policy.keyid ?? 1}`
-      : `keyid = ${policy.keyid ?? policy.sendId}\nsend_id = ${policy.sendId}\nrecv_id = ${policy.recvId ?? policy.sendId}`;
-  return [
-    '[[ao_policy]]',
-    `name = "${policy.name ?? 'bmp-wire'}"`,
-    `peer_ip = "${policy.peer}"`,
-    `peer_port = ${wirePort}`,
-    ids,
-    `mac_alg = "${policy.macAlg ?? 'hmac-sha256'}"`,
-    `key_source = "env:${policy.keyEnv ?? 'TCPAO_KEY'}"`,
-    '',
-  ].join('\n');
+  return policyToml({ ...policy, peerPort: wirePort, keySource: `env:${policy.keyEnv ?? 'TCPAO_KEY'}` });
 }
-
-const bracket = (host: string) => (host.includes(':') ? `[${host}]` : host);
 
 export function initiatorToml(options: {
   readonly listenPort: number;
@@ -58,10 +117,7 @@ export function initiatorToml(options: {
 }): string {
   return [
     globalSection(options.global ?? {}),
-    '[initiator]',
-    `listen_plain = "127.0.0.1:${options.listenPort}"`,
-    `remote_ao = "${bracket(options.remoteHost)}:${options.wirePort}"`,
-    '',
+    initiatorSection(`127.0.0.1:${options.listenPort}`, endpoint(options.remoteHost, options.wirePort)),
     ...options.policies.map((policy) => policySection(policy, options.wirePort)),
   ].join('\n');
 }
@@ -75,10 +131,7 @@ export function terminatorToml(options: {
 }): string {
   return [
     globalSection(options.global ?? {}),
-    '[terminator]',
-    `listen_ao = "${bracket(options.listenHost)}:${options.wirePort}"`,
-    `forward_plain = "127.0.0.1:${options.forwardPort}"`,
-    '',
+    terminatorSection(endpoint(options.listenHost, options.wirePort), `127.0.0.1:${options.forwardPort}`),
     ...options.policies.map((policy) => policySection(policy, options.wirePort)),
   ].join('\n');
 }

@@ -7,7 +7,10 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { REPO, type JsonLine } from './lab';
+import { REPO, type JsonLine } from './lab.js';
+import { pollUntil } from './wait.js';
+
+const ENGINE_POLL_MS = 500;
 
 export const DOCKER_ENGINE = join(REPO, 'scripts', 'docker-engine');
 /** Debian's client, which matches the engine; a newer one may come first on PATH. */
@@ -65,14 +68,9 @@ export function containerJsonLines(engine: Engine, name: string): JsonLine[] {
   return lines;
 }
 
-/** Polls `condition` every 500 ms until it holds; false when `limitMs` passed first. */
-export async function pollUntil(condition: () => boolean, limitMs: number): Promise<boolean> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    if (condition()) return true;
-    if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+/** Polls `condition` every 500 ms (each probe runs the docker CLI); false when `limitMs` passed first. */
+export function pollEngine(condition: () => boolean, limitMs: number): Promise<boolean> {
+  return pollUntil(condition, limitMs, ENGINE_POLL_MS);
 }
 
 /** A container's state as `docker inspect` reports it. */

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import { initiatorToml, terminatorToml } from './configs';
+import { initiatorToml, terminatorToml } from './configs.js';
 
 export const REPO = resolve(__dirname, '..', '..', '..');
 const TOPOLOGY_SCRIPT = join(REPO, 'scripts', 'lab-topology');

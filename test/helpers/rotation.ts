@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { LineProcess, REPO, spawnInNode, type JsonLine, type Teardownable } from './lab';
+import { endpoint, initiatorSection, policyToml, terminatorSection } from './configs.js';
+import { LineProcess, REPO, spawnInNode, type JsonLine, type Teardownable } from './lab.js';
 
 const CLI = join(REPO, 'bin', 'tcpao-proxy');
 const PACED = join(REPO, 'dist', 'test', 'fixtures', 'paced-stream.js');
@@ -68,8 +69,6 @@ export interface SideConfig {
   readonly connectTimeoutSecs?: number;
 }
 
-const bracket = (host: string) => (host.includes(':') ? `[${host}]` : host);
-
 export function sideToml(config: SideConfig): string {
   const lines = [
     '[global]',
@@ -82,28 +81,15 @@ export function sideToml(config: SideConfig): string {
     ...(config.pidFile === undefined ? [] : [`pid_file = "${config.pidFile}"`]),
     '',
   ];
-  if (config.mode === 'initiator') {
-    lines.push('[initiator]', `listen_plain = "127.0.0.1:${config.localPort}"`, `remote_ao = "${bracket(config.wireHost)}:${config.wirePort}"`, '');
-  } else {
-    lines.push('[terminator]', `listen_ao = "${bracket(config.wireHost)}:${config.wirePort}"`, `forward_plain = "127.0.0.1:${config.localPort}"`, '');
-  }
-  lines.push('[[ao_policy]]', 'name = "bmp-wire"', `peer_ip = "${config.peer}"`, `peer_port = ${config.wirePort}`);
-  if (config.single !== undefined) {
-    lines.push(`keyid = ${config.single.keyid}`, 'mac_alg = "hmac-sha256"', `key_source = "${config.single.source}"`, '');
-  } else {
-    lines.push('');
-    for (const key of config.keys ?? []) {
-      lines.push(
-        '[[ao_policy.key]]',
-        `send_id = ${key.sendId}`,
-        `recv_id = ${key.recvId}`,
-        `mac_alg = "${key.macAlg ?? 'hmac-sha256'}"`,
-        `key_source = "${key.source}"`,
-        `role = "${key.role}"`,
-        '',
-      );
-    }
-  }
+  const wire = endpoint(config.wireHost, config.wirePort);
+  const local = `127.0.0.1:${config.localPort}`;
+  lines.push(config.mode === 'initiator' ? initiatorSection(local, wire) : terminatorSection(wire, local));
+  const policy = { peer: config.peer, peerPort: config.wirePort };
+  lines.push(
+    config.single === undefined
+      ? policyToml({ ...policy, keys: config.keys ?? [] })
+      : policyToml({ ...policy, keyid: config.single.keyid, keySource: config.single.source }),
+  );
   return lines.join('\n');
 }
 

@@ -13,18 +13,18 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { parseDocument } from 'yaml';
 
-import { aoRequired, aoSupport } from '../helpers/ao';
+import { aoRequired, aoSupport } from '../helpers/ao.js';
 import {
   builtImages,
   containerJsonLines,
   containerLogs,
   containerState,
   ensureImagesLoaded,
-  pollUntil,
+  pollEngine,
   startEngine,
   type Engine,
-} from '../helpers/docker';
-import { keyEncodings, REPO } from '../helpers/lab';
+} from '../helpers/docker.js';
+import { keyEncodings, REPO } from '../helpers/lab.js';
 
 const LAB_NAME = 'tcpao-bmp';
 const INITIATOR = `clab-${LAB_NAME}-gobgp`;
@@ -105,13 +105,13 @@ function suite(archivePath: string, containerlab: string): void {
       clab(['destroy', '-t', file, '--cleanup'], env);
     });
     for (const name of [TERMINATOR, INITIATOR]) {
-      const up = await pollUntil(
+      const up = await pollEngine(
         () => containerJsonLines(engine, name).some((line) => line['event'] === 'listening' || line['event'] === 'listener_ao_installed'),
         STEP_MS,
       );
       tt.ok(up, `${name} is listening${up ? '' : `:\n${containerLogs(engine, name)}`}`);
     }
-    const added = await pollUntil(
+    const added = await pollEngine(
       () => engine.docker(['exec', INITIATOR, 'gobgp', 'global', 'rib', 'add', ROUTE, '-a', 'ipv4'], { allowFailure: true }).status === 0,
       STEP_MS,
     );
@@ -122,7 +122,7 @@ function suite(archivePath: string, containerlab: string): void {
     const file = topologyCopy(join(scratch, 'good'), false);
     await deployAndInject(tt, file, { TCPAO_KEY: KEY });
     tt.ok(
-      await pollUntil(() => containerLogs(engine, TERMINATOR).includes('"203.0.113.0"'), STEP_MS),
+      await pollEngine(() => containerLogs(engine, TERMINATOR).includes('"203.0.113.0"'), STEP_MS),
       `gobmp dumped ${ROUTE}`,
     );
     tt.ok(containerJsonLines(engine, TERMINATOR).some((line) => line['event'] === 'listener_ao_installed'), 'terminator: listener AO policies installed');
@@ -138,7 +138,7 @@ function suite(archivePath: string, containerlab: string): void {
   t.test('wrong key on one node: fails closed, nothing reaches gobmp', async (tt) => {
     const file = topologyCopy(join(scratch, 'wrong'), true);
     await deployAndInject(tt, file, { TCPAO_KEY: KEY, TCPAO_WRONG_KEY: WRONG_KEY });
-    const refused = await pollUntil(
+    const refused = await pollEngine(
       () => containerJsonLines(engine, INITIATOR).some((line) => line['reason'] === 'wire_connect_timeout'),
       STEP_MS,
     );

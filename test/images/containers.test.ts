@@ -11,18 +11,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 
-import { aoRequired, aoSupport } from '../helpers/ao';
+import { aoRequired, aoSupport } from '../helpers/ao.js';
 import {
   builtImages,
   containerJsonLines,
   containerLogs,
   containerState,
   ensureImagesLoaded,
-  pollUntil,
+  pollEngine,
   startEngine,
   type Engine,
-} from '../helpers/docker';
-import { keyEncodings, topology, type JsonLine } from '../helpers/lab';
+} from '../helpers/docker.js';
+import { keyEncodings, topology, type JsonLine } from '../helpers/lab.js';
 
 const { terminator: TERMINATOR_IMAGE, initiator: INITIATOR_IMAGE } = builtImages();
 
@@ -110,7 +110,7 @@ function suite(archivePath: string): void {
     line['event'] === 'listening' || line['event'] === 'listener_ao_installed';
 
   async function waitForListening(name: string): Promise<void> {
-    const up = await pollUntil(() => containerJsonLines(engine, name).some(isListening) || !containerState(engine, name).running, STEP_MS);
+    const up = await pollEngine(() => containerJsonLines(engine, name).some(isListening) || !containerState(engine, name).running, STEP_MS);
     const state = containerState(engine, name);
     if (!up || !state.running) {
       throw new Error(`${name} did not reach "listening" (running=${state.running}, exit ${state.exitCode}):\n${containerLogs(engine, name)}`);
@@ -120,7 +120,7 @@ function suite(archivePath: string): void {
   /** Injects the route into gobgpd, retrying while its API starts. */
   async function injectRoute(name: string): Promise<void> {
     let last = '';
-    const added = await pollUntil(() => {
+    const added = await pollEngine(() => {
       const out = engine.docker(['exec', name, 'gobgp', 'global', 'rib', 'add', ROUTE, '-a', 'ipv4'], { allowFailure: true });
       last = `${out.stdout}${out.stderr}`;
       return out.status === 0;
@@ -148,7 +148,7 @@ function suite(archivePath: string): void {
     await waitForListening('tcpao-gobgp-wrongkey');
     await injectRoute('tcpao-gobgp-wrongkey');
 
-    const refused = await pollUntil(
+    const refused = await pollEngine(
       () => containerJsonLines(engine, 'tcpao-gobgp-wrongkey').some((line) => line['reason'] === 'wire_connect_timeout'),
       STEP_MS,
     );
@@ -173,7 +173,7 @@ function suite(archivePath: string): void {
     await waitForListening('tcpao-gobgp');
     await injectRoute('tcpao-gobgp');
 
-    tt.ok(await pollUntil(() => collectorHasRoute('tcpao-gobmp'), STEP_MS), `gobmp dumped ${ROUTE} from the BMP Route Monitoring message`);
+    tt.ok(await pollEngine(() => collectorHasRoute('tcpao-gobmp'), STEP_MS), `gobmp dumped ${ROUTE} from the BMP Route Monitoring message`);
     const relayed = containerJsonLines(engine, 'tcpao-gobmp').find((line) => line['event'] === 'relay_started');
     tt.ok(relayed, 'the terminator relayed an authenticated connection');
     tt.ok(
@@ -271,7 +271,7 @@ function suite(archivePath: string): void {
       tt.ok(target, `the ${victim} runs in the container`);
       if (target === undefined || target === null) return;
       process.kill(Number(target[1]), 'SIGKILL');
-      const exited = await pollUntil(() => !containerState(engine, name).running, STEP_MS);
+      const exited = await pollEngine(() => !containerState(engine, name).running, STEP_MS);
       tt.ok(exited, 'the container stopped');
       tt.not(containerState(engine, name).exitCode, 0, `exit status ${containerState(engine, name).exitCode}, not 0`);
     });

@@ -8,7 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { probeTcpAo } from '../../src/native';
+import { defaultBinding } from '../../src/native/index.js';
+
+const binding = defaultBinding();
 
 const REPO = join(__dirname, '..', '..', '..');
 const LAB = join(REPO, 'scripts', 'kernel-lab');
@@ -58,8 +60,8 @@ t.test('a caller directory under /tmp is the host directory, not the guest tmpfs
 });
 
 t.test('the capability probe: unsupported on this host, supported in the lab', async (t) => {
-  const host = probeTcpAo();
-  const inside = lab(['node', '-e', "process.stdout.write(JSON.stringify(require('./dist/src/native').probeTcpAo()))"]);
+  const host = binding.probeTcpAo();
+  const inside = lab(['node', '-e', "process.stdout.write(JSON.stringify(require('./dist/src/native/index.js').defaultBinding().probeTcpAo()))"]);
   t.equal(inside.status, 0);
   t.same(JSON.parse(inside.stdout.trim().split('\n').pop() ?? '{}'), { supported: true }, 'the lab kernel has TCP-AO');
   if (host.supported) {

@@ -6,8 +6,10 @@
 // kernel with TCP-AO (the lab).
 import t from 'tap';
 
-import { getKeys, loadAddon, socketFd, type NativeKey } from '../../src/native';
-import { connectAoSocket, listenAo, mirrorKey, nextConnection, sendAndReceive, skipUnlessAo, testKey } from '../helpers/ao';
+import { defaultBinding, loadAddon, socketFd, type NativeKey } from '../../src/native/index.js';
+import { connectAoSocket, listenAo, mirrorKey, nextConnection, sendAndReceive, skipUnlessAo, testKey } from '../helpers/ao.js';
+
+const binding = defaultBinding();
 
 const host = '127.0.0.1';
 
@@ -60,7 +62,7 @@ if (skipUnlessAo(t)) {
     t.equal(thrown?.keyRemoved, false, 'the error says the key is still installed');
     t.equal(thrown?.removeCode, 'EBUSY', 'because the kernel refused to delete the current key');
     t.equal(thrown?.shutDown, true, 'and that the connection was shut down');
-    const installed = getKeys(socketFd(client)).map((k) => `${k.sendId}/${k.recvId}`);
+    const installed = binding.getKeys(socketFd(client)).map((k) => `${k.sendId}/${k.recvId}`);
     t.ok(installed.includes('7/7'), 'the kernel still holds the unverified key');
     await clientEnded;
     t.pass('the socket reads end-of-file: it was shut down, so no byte passes under the unverified key');
@@ -81,7 +83,7 @@ if (skipUnlessAo(t)) {
     t.equal(thrown?.code, 'ERR_TCPAO_KEY_READBACK');
     t.equal(thrown?.keyRemoved, true, 'the key was removed again');
     t.equal(thrown?.shutDown, undefined, 'nothing was shut down');
-    t.notOk(getKeys(socketFd(client)).some((k) => k.sendId === 7), 'the kernel no longer holds it');
+    t.notOk(binding.getKeys(socketFd(client)).some((k) => k.sendId === 7), 'the kernel no longer holds it');
     const after = Buffer.from('still fine');
     t.same(await sendAndReceive(client, server, after), after, 'the connection still carries data');
   });

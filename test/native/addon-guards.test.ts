@@ -1,11 +1,11 @@
-// The addon's own argument checks: native.ts validates first, but a direct
+// The addon's own argument checks: src/native/ validates first, but a direct
 // call with a bad shape must throw a coded TypeError, never crash the process
 // or reach the kernel. Needs the built addon, not TCP-AO.
 import * as fs from 'node:fs';
 
 import t from 'tap';
 
-import { loadAddon } from '../../src/native';
+import { loadAddon } from '../../src/native/index.js';
 
 interface LooseAddon {
   readonly [name: string]: (...args: unknown[]) => unknown;

@@ -2,7 +2,7 @@
 // every algorithm; needs a kernel with TCP-AO (the lab).
 import t from 'tap';
 
-import { getAoInfo, socketFd, type AoKeySpec } from '../../src/native';
+import { defaultBinding, socketFd, type AoKeySpec } from '../../src/native/index.js';
 import {
   connectAoSocket,
   listenAo,
@@ -11,7 +11,9 @@ import {
   sendAndReceive,
   skipUnlessAo,
   testKey,
-} from '../helpers/ao';
+} from '../helpers/ao.js';
+
+const binding = defaultBinding();
 
 const cases: [string, string, Partial<AoKeySpec>][] = [
   ['IPv4 hmac-sha256', '127.0.0.1', {}],
@@ -49,8 +51,8 @@ if (skipUnlessAo(t)) {
       const reply = Buffer.alloc(64 * 1024, 0x5a);
       t.same(await sendAndReceive(server, client, reply), reply, 'server to client, 64 KiB');
 
-      const serverInfo = getAoInfo(socketFd(server));
-      const clientInfo = getAoInfo(socketFd(client));
+      const serverInfo = binding.getAoInfo(socketFd(server));
+      const clientInfo = binding.getAoInfo(socketFd(client));
       t.equal(serverInfo.aoRequired, true, 'the accepted socket inherits ao_required');
       t.equal(clientInfo.aoRequired, true, 'the client requires AO');
       t.ok(serverInfo.pktGood > 0n, 'the server verified segments');

@@ -5,10 +5,9 @@ import * as net from 'node:net';
 
 import t, { type Test } from 'tap';
 
-import { getAoInfo, type AoInfo, type AoKeySpec } from '../../src/native';
+import { defaultBinding, type AoInfo, type AoKeySpec } from '../../src/native/index.js';
 import {
   connectAoSocket,
-  delay,
   listenAo,
   listenPlain,
   mirrorKey,
@@ -16,8 +15,10 @@ import {
   skipUnlessAo,
   testKey,
   type AoListener,
-  waitFor,
-} from '../helpers/ao';
+} from '../helpers/ao.js';
+import { delay, pollUntil } from '../helpers/wait.js';
+
+const binding = defaultBinding();
 
 const DENY_TIMEOUT_MS = 1_500;
 const host = '127.0.0.1';
@@ -41,14 +42,14 @@ async function denied(
   counter: keyof Pick<AoInfo, 'pktBad' | 'pktKeyNotFound' | 'pktAoRequired'>,
 ): Promise<void> {
   const listener = await guardedListener(t);
-  const before = getAoInfo(listener.fd);
+  const before = binding.getAoInfo(listener.fd);
   const fdsBefore = openFdCount();
   await t.rejects(
     connectAoSocket(t, { host, port: listener.port, keys: [clientKey], timeoutMs: DENY_TIMEOUT_MS }),
     { code: 'ERR_TCPAO_CONNECT_TIMEOUT', message: /drops the SYN silently/ },
   );
   t.equal(openFdCount(), fdsBefore, 'the timed-out socket was closed');
-  const after = getAoInfo(listener.fd);
+  const after = binding.getAoInfo(listener.fd);
   t.ok(after[counter] > before[counter], `listener ${counter} rose (${before[counter]} -> ${after[counter]})`);
   t.equal(after.pktGood, before.pktGood, 'no segment verified');
   t.equal(listener.accepted(), 0, 'nothing was accepted');
@@ -75,7 +76,7 @@ if (skipUnlessAo(t)) {
 
   t.test('unsigned client to an AO listener: never connects, pkt_ao_required', async (t) => {
     const listener = await guardedListener(t);
-    const before = getAoInfo(listener.fd);
+    const before = binding.getAoInfo(listener.fd);
     const plain = net.connect({ host, port: listener.port });
     t.teardown(() => plain.destroy());
     let connected = false;
@@ -83,7 +84,7 @@ if (skipUnlessAo(t)) {
       connected = true;
     });
     plain.on('error', () => undefined);
-    const rose = await waitFor(() => getAoInfo(listener.fd).pktAoRequired > before.pktAoRequired, 10_000);
+    const rose = await pollUntil(() => binding.getAoInfo(listener.fd).pktAoRequired > before.pktAoRequired, 10_000);
     t.ok(rose, 'pkt_ao_required rose on the listener');
     await delay(DENY_TIMEOUT_MS);
     t.equal(connected, false, 'the plain client never connected');

@@ -1,18 +1,10 @@
 // Key management on real sockets: read-back of what was set, counters,
 // current/RNext switching and deletion. Needs a kernel with TCP-AO.
+import type { Socket } from 'node:net';
+
 import t, { type Test } from 'tap';
 
-import {
-  addKey,
-  closeFd,
-  deleteKey,
-  getAoInfo,
-  getKeys,
-  openScratchSocket,
-  setAoInfo,
-  socketFd,
-  type AoKeySpec,
-} from '../../src/native';
+import { defaultBinding, socketFd, type AoKeySpec } from '../../src/native/index.js';
 import {
   connectAoSocket,
   listenAo,
@@ -22,7 +14,9 @@ import {
   sendAndReceive,
   skipUnlessAo,
   testKey,
-} from '../helpers/ao';
+} from '../helpers/ao.js';
+
+const binding = defaultBinding();
 
 const host = '127.0.0.1';
 
@@ -42,7 +36,7 @@ async function twoKeyPair(t: Test) {
   return { client, server, keyA, keyB };
 }
 
-async function roundTrip(t: Test, a: { client: import('node:net').Socket; server: import('node:net').Socket }, label: string) {
+async function roundTrip(t: Test, a: { client: Socket; server: Socket }, label: string) {
   const ping = Buffer.from(`ping ${label}`);
   t.same(await sendAndReceive(a.client, a.server, ping), ping, `${label}: client to server`);
   const pong = Buffer.from(`pong ${label}`);
@@ -58,7 +52,7 @@ if (skipUnlessAo(t)) {
       testKey({ peer: host, sendId: 7, recvId: 8, algorithm: 'aes-128-cmac', key: Buffer.alloc(16, 4), maclen: 4 }),
     ];
     const listener = await listenAo(t, { host, keys });
-    const readBack = getKeys(listener.fd).sort((a, b) => a.sendId - b.sendId);
+    const readBack = binding.getKeys(listener.fd).sort((a, b) => a.sendId - b.sendId);
     t.match(readBack, [
       { peer: host, prefixLength: 32, sendId: 1, recvId: 2, kernelAlgorithm: 'hmac(sha1)', keylen: 20, maclen: 12, keyflags: 0 },
       { peer: '127.0.0.0', prefixLength: 8, sendId: 3, recvId: 4, kernelAlgorithm: 'hmac(sha256)', keylen: 80, maclen: 12, keyflags: 2 },
@@ -72,54 +66,54 @@ if (skipUnlessAo(t)) {
       t.equal(k.isCurrent, false, 'a listener has no current key');
       t.equal(Object.hasOwn(k, 'key'), false, 'no key bytes in the result');
     }
-    t.equal(getAoInfo(listener.fd).aoRequired, true, 'the listener requires AO');
+    t.equal(binding.getAoInfo(listener.fd).aoRequired, true, 'the listener requires AO');
   });
 
   t.test('addKey on a scratch socket, with setCurrent and an IPv4 key on an IPv6 socket', async (t) => {
-    const fd = openScratchSocket(6);
-    t.teardown(() => closeFd(fd));
-    addKey(fd, testKey({ peer: '::1', sendId: 10, recvId: 11, setCurrent: true, setRnext: true }));
-    addKey(fd, testKey({ peer: '192.0.2.0', prefixLength: 24, sendId: 12, recvId: 13 }));
-    const keys = getKeys(fd).sort((a, b) => a.sendId - b.sendId);
+    const fd = binding.openScratchSocket(6);
+    t.teardown(() => binding.closeFd(fd));
+    binding.addKey(fd, testKey({ peer: '::1', sendId: 10, recvId: 11, setCurrent: true, setRnext: true }));
+    binding.addKey(fd, testKey({ peer: '192.0.2.0', prefixLength: 24, sendId: 12, recvId: 13 }));
+    const keys = binding.getKeys(fd).sort((a, b) => a.sendId - b.sendId);
     t.match(keys, [
       { peer: '::1', prefixLength: 128, sendId: 10, recvId: 11, isCurrent: true, isRnext: true },
       { peer: '192.0.2.0', prefixLength: 24, sendId: 12, recvId: 13, isCurrent: false, isRnext: false },
     ]);
-    const info = getAoInfo(fd);
+    const info = binding.getAoInfo(fd);
     t.equal(info.currentKey, 10);
     t.equal(info.rnextKey, 11);
     t.equal(info.aoRequired, false, 'addKey alone does not set ao_required');
-    setAoInfo(fd, { aoRequired: true });
-    t.equal(getAoInfo(fd).aoRequired, true);
-    setAoInfo(fd, { acceptIcmps: true });
-    t.match(getAoInfo(fd), { aoRequired: true, acceptIcmps: true }, 'setAoInfo keeps fields it was not given');
+    binding.setAoInfo(fd, { aoRequired: true });
+    t.equal(binding.getAoInfo(fd).aoRequired, true);
+    binding.setAoInfo(fd, { acceptIcmps: true });
+    t.match(binding.getAoInfo(fd), { aoRequired: true, acceptIcmps: true }, 'setAoInfo keeps fields it was not given');
   });
 
   t.test('overlapping ids are refused by the kernel', async (t) => {
-    const fd = openScratchSocket(4);
-    t.teardown(() => closeFd(fd));
-    addKey(fd, testKey());
-    t.throws(() => addKey(fd, testKey({ sendId: 42 })), {
+    const fd = binding.openScratchSocket(4);
+    t.teardown(() => binding.closeFd(fd));
+    binding.addKey(fd, testKey());
+    t.throws(() => binding.addKey(fd, testKey({ sendId: 42 })), {
       code: 'ERR_TCPAO_SYSCALL',
       sysCode: 'EEXIST',
       message: /overlaps a key already on the socket/,
     });
-    t.equal(getKeys(fd).length, 1);
+    t.equal(binding.getKeys(fd).length, 1);
   });
 
   t.test('counters rise as segments flow', async (t) => {
     const pair = await twoKeyPair(t);
     const serverFd = socketFd(pair.server);
     const clientFd = socketFd(pair.client);
-    const serverBefore = getAoInfo(serverFd);
-    const clientBefore = getAoInfo(clientFd);
-    const keyBefore = getKeys(serverFd).find((k) => k.sendId === 1);
+    const serverBefore = binding.getAoInfo(serverFd);
+    const clientBefore = binding.getAoInfo(clientFd);
+    const keyBefore = binding.getKeys(serverFd).find((k) => k.sendId === 1);
     await roundTrip(t, pair, 'counters');
-    const serverAfter = getAoInfo(serverFd);
-    const clientAfter = getAoInfo(clientFd);
+    const serverAfter = binding.getAoInfo(serverFd);
+    const clientAfter = binding.getAoInfo(clientFd);
     t.ok(serverAfter.pktGood > serverBefore.pktGood, `server pkt_good ${serverBefore.pktGood} -> ${serverAfter.pktGood}`);
     t.ok(clientAfter.pktGood > clientBefore.pktGood, `client pkt_good ${clientBefore.pktGood} -> ${clientAfter.pktGood}`);
-    const keyAfter = getKeys(serverFd).find((k) => k.sendId === 1);
+    const keyAfter = binding.getKeys(serverFd).find((k) => k.sendId === 1);
     t.ok(keyBefore !== undefined && keyAfter !== undefined && keyAfter.pktGood > keyBefore.pktGood, 'per-key pkt_good rose');
   });
 
@@ -127,23 +121,23 @@ if (skipUnlessAo(t)) {
     const pair = await twoKeyPair(t);
     const clientFd = socketFd(pair.client);
     const serverFd = socketFd(pair.server);
-    t.match(getAoInfo(clientFd), { currentKey: 1, rnextKey: 1 });
-    setAoInfo(clientFd, { currentKey: 2, rnextKey: 2 });
-    t.match(getAoInfo(clientFd), { currentKey: 2, rnextKey: 2, aoRequired: true }, 'client switched, ao_required kept');
-    t.match(getKeys(clientFd).find((k) => k.sendId === 2), { isCurrent: true, isRnext: true });
+    t.match(binding.getAoInfo(clientFd), { currentKey: 1, rnextKey: 1 });
+    binding.setAoInfo(clientFd, { currentKey: 2, rnextKey: 2 });
+    t.match(binding.getAoInfo(clientFd), { currentKey: 2, rnextKey: 2, aoRequired: true }, 'client switched, ao_required kept');
+    t.match(binding.getKeys(clientFd).find((k) => k.sendId === 2), { isCurrent: true, isRnext: true });
     await roundTrip(t, pair, 'after the switch');
     // The server's current key follows the RNextKeyID the client sends.
-    t.equal(getAoInfo(serverFd).currentKey, 2, 'server now sends with key 2');
+    t.equal(binding.getAoInfo(serverFd).currentKey, 2, 'server now sends with key 2');
     await roundTrip(t, pair, 'both on key 2');
   });
 
   t.test('deleteKey removes a non-current key; the current one is refused', async (t) => {
     const pair = await twoKeyPair(t);
     const clientFd = socketFd(pair.client);
-    deleteKey(clientFd, { peer: host, sendId: 2, recvId: 2 });
-    t.match(getKeys(clientFd), [{ sendId: 1, recvId: 1, isCurrent: true }], 'only key A is left');
-    t.equal(getKeys(clientFd).length, 1);
-    t.throws(() => deleteKey(clientFd, { peer: host, sendId: 1, recvId: 1 }), {
+    binding.deleteKey(clientFd, { peer: host, sendId: 2, recvId: 2 });
+    t.match(binding.getKeys(clientFd), [{ sendId: 1, recvId: 1, isCurrent: true }], 'only key A is left');
+    t.equal(binding.getKeys(clientFd).length, 1);
+    t.throws(() => binding.deleteKey(clientFd, { peer: host, sendId: 1, recvId: 1 }), {
       code: 'ERR_TCPAO_SYSCALL',
       sysCode: 'EBUSY',
       syscall: 'setsockopt(TCP_AO_DEL_KEY)',
@@ -154,9 +148,9 @@ if (skipUnlessAo(t)) {
   t.test('addKey on an accepted socket (socketFd) reads back', async (t) => {
     const pair = await twoKeyPair(t);
     const serverFd = socketFd(pair.server);
-    addKey(serverFd, testKey({ peer: host, sendId: 3, recvId: 3, algorithm: 'hmac-sha1' }));
-    t.match(getKeys(serverFd).find((k) => k.sendId === 3), { recvId: 3, kernelAlgorithm: 'hmac(sha1)', keylen: 28 });
-    t.throws(() => addKey(serverFd, testKey({ peer: '10.1.2.3', sendId: 4, recvId: 4 })), {
+    binding.addKey(serverFd, testKey({ peer: host, sendId: 3, recvId: 3, algorithm: 'hmac-sha1' }));
+    t.match(binding.getKeys(serverFd).find((k) => k.sendId === 3), { recvId: 3, kernelAlgorithm: 'hmac(sha1)', keylen: 28 });
+    t.throws(() => binding.addKey(serverFd, testKey({ peer: '10.1.2.3', sendId: 4, recvId: 4 })), {
       code: 'ERR_TCPAO_SYSCALL',
       sysCode: 'EINVAL',
     }, 'a key for another peer is refused on an established socket');

@@ -5,8 +5,10 @@ import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-import { addKey, closeFd, deleteKey, getKeys, openScratchSocket } from '../../src/native';
-import { skipUnlessAo, testKey } from '../helpers/ao';
+import { defaultBinding } from '../../src/native/index.js';
+import { skipUnlessAo, testKey } from '../helpers/ao.js';
+
+const binding = defaultBinding();
 
 const TCP_AO_KEYF_IFINDEX = 1;
 const peer = '192.0.2.10';
@@ -32,15 +34,15 @@ function makeVrf(t: Test): number {
 }
 
 function scratchSocket(t: Test): number {
-  const fd = openScratchSocket(4);
-  t.teardown(() => closeFd(fd));
+  const fd = binding.openScratchSocket(4);
+  t.teardown(() => binding.closeFd(fd));
   return fd;
 }
 
 /** Send ids of the keys on fd; a socket without TCP-AO state (ENOENT) has none. */
 function installedKeyIds(fd: number): number[] {
   try {
-    return getKeys(fd).map((key) => key.sendId);
+    return binding.getKeys(fd).map((key) => key.sendId);
   } catch (error) {
     if ((error as { sysCode?: string }).sysCode === 'ENOENT') return [];
     throw error;
@@ -51,9 +53,9 @@ if (skipUnlessAo(t)) {
   t.test('a key scoped to a VRF reads back with its ifindex and the IFINDEX flag', async (t) => {
     const vrfIndex = makeVrf(t);
     const fd = scratchSocket(t);
-    addKey(fd, testKey({ peer, sendId: 9, recvId: 9, ifindex: vrfIndex }));
-    addKey(fd, testKey({ peer, sendId: 10, recvId: 10 }));
-    const keys = getKeys(fd);
+    binding.addKey(fd, testKey({ peer, sendId: 9, recvId: 9, ifindex: vrfIndex }));
+    binding.addKey(fd, testKey({ peer, sendId: 10, recvId: 10 }));
+    const keys = binding.getKeys(fd);
     const scoped = keys.find((key) => key.sendId === 9);
     const unscoped = keys.find((key) => key.sendId === 10);
     t.equal(scoped?.ifindex, vrfIndex, 'the kernel keeps the VRF ifindex');
@@ -65,7 +67,7 @@ if (skipUnlessAo(t)) {
   t.test('a device that is no VRF is refused by the kernel', async (t) => {
     const fd = scratchSocket(t);
     t.throws(
-      () => addKey(fd, testKey({ peer, sendId: 9, recvId: 9, ifindex: ifindexOf('lo') })),
+      () => binding.addKey(fd, testKey({ peer, sendId: 9, recvId: 9, ifindex: ifindexOf('lo') })),
       {
         code: 'ERR_TCPAO_SYSCALL',
         sysCode: 'EINVAL',
@@ -80,9 +82,9 @@ if (skipUnlessAo(t)) {
   t.test('deleteKey finds a VRF key by the same ifindex', async (t) => {
     const vrfIndex = makeVrf(t);
     const fd = scratchSocket(t);
-    addKey(fd, testKey({ peer, sendId: 9, recvId: 9, ifindex: vrfIndex }));
-    addKey(fd, testKey({ peer, sendId: 11, recvId: 11 }));
-    deleteKey(fd, { peer, sendId: 9, recvId: 9, ifindex: vrfIndex });
+    binding.addKey(fd, testKey({ peer, sendId: 9, recvId: 9, ifindex: vrfIndex }));
+    binding.addKey(fd, testKey({ peer, sendId: 11, recvId: 11 }));
+    binding.deleteKey(fd, { peer, sendId: 9, recvId: 9, ifindex: vrfIndex });
     t.same(installedKeyIds(fd), [11], 'only the default-VRF key is left');
   });
 }

@@ -15,8 +15,11 @@ import { Worker } from 'node:worker_threads';
 
 import t from 'tap';
 
-import { createAoListener } from '../../src/native';
-import { mirrorKey, openFdCount, skipUnlessAo, testKey, waitFor } from '../helpers/ao';
+import { defaultBinding } from '../../src/native/index.js';
+import { mirrorKey, openFdCount, skipUnlessAo, testKey } from '../helpers/ao.js';
+import { pollUntil } from '../helpers/wait.js';
+
+const binding = defaultBinding();
 
 const host = '127.0.0.1';
 const ROUNDS = 8;
@@ -24,7 +27,7 @@ const IN_FLIGHT = 32;
 
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const native = require(workerData.native);
+const native = require(workerData.native).defaultBinding();
 let completed = 0;
 const key = { ...workerData.key, key: Buffer.from(workerData.secret) };
 async function connectForever() {
@@ -42,7 +45,7 @@ for (let i = 0; i < workerData.inFlight; i++) connectForever();
 
 const FAILING_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const native = require(workerData.native);
+const native = require(workerData.native).defaultBinding();
 let failed = 0;
 async function connectForever() {
   for (;;) {
@@ -66,7 +69,7 @@ t.test('terminating a worker while connectAo throws leaves the process running',
     const worker = new Worker(FAILING_WORKER, {
       eval: true,
       workerData: {
-        native: join(__dirname, '..', '..', 'src', 'native.js'),
+        native: join(__dirname, '..', '..', 'src', 'native', 'index.js'),
         host,
         port: 9,
         // No such device: the kernel refuses the key (ENODEV), or has no TCP-AO at all.
@@ -91,7 +94,7 @@ t.test('terminating a worker while connectAo throws leaves the process running',
 if (skipUnlessAo(t)) {
   t.test('terminating a worker in the middle of connects leaves no fd open', async (t) => {
     const serverKey = testKey({ peer: host });
-    const fd = createAoListener({ host, port: 0, keys: [serverKey] });
+    const fd = binding.createAoListener({ host, port: 0, keys: [serverKey] });
     const server = net.createServer((sock) => sock.destroy());
     t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
     await new Promise<void>((resolve) => server.listen({ fd }, () => resolve()));
@@ -105,7 +108,7 @@ if (skipUnlessAo(t)) {
       const worker = new Worker(WORKER, {
         eval: true,
         workerData: {
-          native: join(__dirname, '..', '..', 'src', 'native.js'),
+          native: join(__dirname, '..', '..', 'src', 'native', 'index.js'),
           host,
           port: address.port,
           key: rest,
@@ -121,7 +124,7 @@ if (skipUnlessAo(t)) {
       await worker.terminate();
     }
     // Accepted sockets are destroyed asynchronously; give them time to go.
-    await waitFor(() => openFdCount() <= baseline, 20_000);
+    await pollUntil(() => openFdCount() <= baseline, 20_000);
     t.equal(openFdCount(), baseline, `no fd outlives ${ROUNDS} terminated workers with ${IN_FLIGHT} connects in flight`);
   });
 }

@@ -13,9 +13,9 @@ import { join, resolve } from 'node:path';
 
 import t, { type Test } from 'tap';
 
-import { runCli } from '../../src/cli';
-import type { CheckResult, DoctorReport } from '../../src/doctor/types';
-import { aoSupport, skipUnlessAo } from '../helpers/ao';
+import { runCli } from '../../src/cli.js';
+import type { CheckResult, DoctorReport } from '../../src/doctor/types.js';
+import { aoSupport, skipUnlessAo } from '../helpers/ao.js';
 
 const REPO_ROOT = resolve(__dirname, '..', '..', '..');
 const CLI = join(REPO_ROOT, 'bin', 'tcpao-proxy');

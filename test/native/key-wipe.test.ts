@@ -16,9 +16,9 @@ import { join } from 'node:path';
 
 import t, { type Test } from 'tap';
 
-import { skipUnlessAo } from '../helpers/ao';
-import { isListening, keyEncodings, LineProcess, REPO } from '../helpers/lab';
-import { sideToml } from '../helpers/rotation';
+import { skipUnlessAo } from '../helpers/ao.js';
+import { isListening, keyEncodings, LineProcess, REPO } from '../helpers/lab.js';
+import { sideToml } from '../helpers/rotation.js';
 
 const PORTS = { wire: 26_301, app: 26_302 };
 const CLI = join(REPO, 'bin', 'tcpao-proxy');

@@ -2,24 +2,16 @@
 // TCP-AO (this host): ENOPROTOOPT, ERR_TCPAO_UNSUPPORTED, and no socket left
 // behind. With TCP-AO (the lab): failures part-way through socket set-up
 // still leave no socket behind. Both branches assert; neither skips.
-import * as net from 'node:net';
+import type * as net from 'node:net';
 
 import t from 'tap';
 
-import {
-  addKey,
-  closeFd,
-  connectAo,
-  createAoListener,
-  getAoInfo,
-  getKeys,
-  openScratchSocket,
-  probeTcpAo,
-  UNSUPPORTED_REASON,
-} from '../../src/native';
-import { listenPlain, openFdCount, testKey } from '../helpers/ao';
+import { defaultBinding, UNSUPPORTED_REASON } from '../../src/native/index.js';
+import { listenPlain, openFdCount, testKey } from '../helpers/ao.js';
 
-const probe = probeTcpAo();
+const binding = defaultBinding();
+
+const probe = binding.probeTcpAo();
 
 if (!probe.supported) {
   t.test('without CONFIG_TCP_AO the probe says why', async (t) => {
@@ -36,7 +28,7 @@ if (!probe.supported) {
   t.test('createAoListener refuses and leaves no socket open', async (t) => {
     for (const host of ['127.0.0.1', '::1']) {
       const before = openFdCount();
-      t.throws(() => createAoListener({ host, port: 0, keys: [testKey({ peer: host })] }), {
+      t.throws(() => binding.createAoListener({ host, port: 0, keys: [testKey({ peer: host })] }), {
         ...unsupported,
         syscall: 'setsockopt(TCP_AO_ADD_KEY)',
       });
@@ -53,7 +45,7 @@ if (!probe.supported) {
     });
     const before = openFdCount();
     await t.rejects(
-      connectAo({ host: '127.0.0.1', port: plain.port, keys: [testKey()], timeoutMs: 1_500 }),
+      binding.connectAo({ host: '127.0.0.1', port: plain.port, keys: [testKey()], timeoutMs: 1_500 }),
       unsupported,
     );
     t.equal(openFdCount(), before, 'no fd left behind');
@@ -61,11 +53,11 @@ if (!probe.supported) {
   });
 
   t.test('key and info calls on a scratch socket say the same', async (t) => {
-    const fd = openScratchSocket(4);
-    t.teardown(() => closeFd(fd));
-    t.throws(() => addKey(fd, testKey()), unsupported);
-    t.throws(() => getAoInfo(fd), { ...unsupported, syscall: 'getsockopt(TCP_AO_INFO)' });
-    t.throws(() => getKeys(fd), { ...unsupported, syscall: 'getsockopt(TCP_AO_GET_KEYS)' });
+    const fd = binding.openScratchSocket(4);
+    t.teardown(() => binding.closeFd(fd));
+    t.throws(() => binding.addKey(fd, testKey()), unsupported);
+    t.throws(() => binding.getAoInfo(fd), { ...unsupported, syscall: 'getsockopt(TCP_AO_INFO)' });
+    t.throws(() => binding.getKeys(fd), { ...unsupported, syscall: 'getsockopt(TCP_AO_GET_KEYS)' });
   });
 } else {
   t.test('with TCP-AO the probe says supported', async (t) => {
@@ -76,7 +68,7 @@ if (!probe.supported) {
     const before = openFdCount();
     t.throws(
       () =>
-        createAoListener({
+        binding.createAoListener({
           host: '127.0.0.1',
           port: 0,
           keys: [testKey(), testKey({ sendId: 7 })],
@@ -89,7 +81,7 @@ if (!probe.supported) {
   t.test('a listener failing at bind leaves no socket open', async (t) => {
     const plain = await listenPlain(t, '127.0.0.1');
     const before = openFdCount();
-    t.throws(() => createAoListener({ host: '127.0.0.1', port: plain.port, keys: [testKey()] }), {
+    t.throws(() => binding.createAoListener({ host: '127.0.0.1', port: plain.port, keys: [testKey()] }), {
       code: 'ERR_TCPAO_SYSCALL',
       sysCode: 'EADDRINUSE',
       syscall: 'bind',
@@ -100,7 +92,7 @@ if (!probe.supported) {
   t.test('a connect refused by the kernel leaves no socket open', async (t) => {
     const before = openFdCount();
     await t.rejects(
-      connectAo({ host: '127.0.0.1', port: 9, keys: [testKey({ peer: '10.0.0.1' })], timeoutMs: 1_500 }),
+      binding.connectAo({ host: '127.0.0.1', port: 9, keys: [testKey({ peer: '10.0.0.1' })], timeoutMs: 1_500 }),
       { code: 'ERR_TCPAO_SYSCALL', sysCode: 'EKEYREJECTED' },
     );
     t.equal(openFdCount(), before, 'no fd left behind');

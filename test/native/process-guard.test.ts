@@ -11,9 +11,9 @@ import { join } from 'node:path';
 
 import t from 'tap';
 
-import { skipUnlessAo } from '../helpers/ao';
-import { isListening, LineProcess, REPO } from '../helpers/lab';
-import { sideToml } from '../helpers/rotation';
+import { skipUnlessAo } from '../helpers/ao.js';
+import { isListening, LineProcess, REPO } from '../helpers/lab.js';
+import { sideToml } from '../helpers/rotation.js';
 
 const SIDECAR_UID = 1000;
 const OTHER_UID = 65534;

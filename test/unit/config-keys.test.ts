@@ -19,10 +19,10 @@ import {
   SecretKey,
   type KeySourceSpec,
 } from '../../src/config/keys.js';
-import { keyBytes } from '../helpers/key-bytes';
+import { keyBytes } from '../helpers/key-bytes.js';
 import { loadConfigText } from '../../src/config/load.js';
-import { describePolicy } from '../../src/config/policy.js';
-import { toKeySpec, wireKeysOf } from '../../src/rotation/keyset.js';
+import { describePolicy } from '../../src/policy/select.js';
+import { toKeySpec, wireKeysOf } from '../../src/policy/keyset.js';
 import { createLogger } from '../../src/log.js';
 
 const KEY_TEXT = 'redaction-probe-key-Vn7Ws2';

@@ -9,22 +9,21 @@ import { join } from 'node:path';
 
 import t, { type Test } from 'tap';
 
-import { runDoctor } from '../../src/doctor/doctor';
-import { renderHuman, renderJson } from '../../src/doctor/report';
-import type { CheckResult, DoctorReport } from '../../src/doctor/types';
+import { runDoctor } from '../../src/doctor/doctor.js';
+import { renderHuman, renderJson } from '../../src/doctor/report.js';
+import type { CheckResult, DoctorReport } from '../../src/doctor/types.js';
 import {
   assertKeyAbsent,
-  fakeBinding,
   fakeDeps,
   initiatorToml,
   quietNetwork,
   scratchDir,
-  syscallError,
   terminatorToml,
   withInterface,
   writeConfig,
   type FakeHost,
-} from './doctor-fakes';
+} from './doctor-fakes.js';
+import { fakeDoctorBinding, syscallError } from '../helpers/fake-bindings.js';
 
 const KEY = 'doctor-unit-secret-Zq81';
 const ENV = { TCPAO_KEY: KEY };
@@ -386,7 +385,7 @@ t.test('a non-preferred [[ao_policy.key]] with a missing file fails its own key 
 
 t.test("a non-preferred key's algorithm counts as used: the kernel refusing it fails the doctor", async (t) => {
   const dir = scratchDir(t);
-  const binding = fakeBinding({ refuse: { 'aes-128-cmac': syscallError('ENOENT', 2) } });
+  const binding = fakeDoctorBinding({ refuse: { 'aes-128-cmac': syscallError('ENOENT', 2) } });
   const report = await runDoctor(fakeDeps({ env: ENV, binding, ...quietNetwork }), {
     configPath: writeConfig(dir, rolloverToml('env:TCPAO_KEY', 'aes-128-cmac')),
   });

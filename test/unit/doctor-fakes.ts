@@ -1,6 +1,5 @@
 /**
- * Fakes for the doctor's dependencies: a recording mock binding and a
- * DoctorDeps whose /proc, /boot, interfaces, identity and clock are fixtures.
+ * Fakes for the doctor's dependencies: a DoctorDeps whose /proc, /boot, interfaces, identity and clock are fixtures.
  * Files outside /proc and /boot (configs and key files in a test directory)
  * are read from the real filesystem, as the config loader reads them.
  */
@@ -13,56 +12,11 @@ import { gzipSync } from 'node:zlib';
 
 import type { Test } from 'tap';
 
-import { realDeps } from '../../src/doctor/doctor';
-import type { DoctorBinding, DoctorDeps } from '../../src/doctor/types';
-import { TcpAoError } from '../../src/errors';
-import type { AoKeySpec, MacAlgorithm, ProbeResult } from '../../src/native';
-
-export const SUPPORTED: ProbeResult = { supported: true };
-export const NO_TCP_AO: ProbeResult = { supported: false, errno: 92, code: 'ENOPROTOOPT', reason: 'kernel built without CONFIG_TCP_AO' };
-
-export interface FakeBinding extends DoctorBinding {
-  readonly opened: number[];
-  readonly closed: number[];
-  readonly added: { readonly fd: number; readonly key: AoKeySpec }[];
-}
-
-/** A syscall failure shaped as native.ts reports it. */
-export function syscallError(sysCode: string, errno: number, syscall = 'setsockopt(TCP_AO_ADD_KEY)'): TcpAoError {
-  return new TcpAoError('ERR_TCPAO_SYSCALL', `addKey: ${syscall} failed: ${sysCode}`, { errno, syscall, sysCode });
-}
-
-export function fakeBinding(
-  options: { readonly probe?: ProbeResult | Error; readonly refuse?: Partial<Record<MacAlgorithm, Error>> } = {},
-): FakeBinding {
-  const opened: number[] = [];
-  const closed: number[] = [];
-  const added: { fd: number; key: AoKeySpec }[] = [];
-  let nextFd = 40;
-  return {
-    opened,
-    closed,
-    added,
-    probeTcpAo() {
-      const probe = options.probe ?? SUPPORTED;
-      if (probe instanceof Error) throw probe;
-      return probe;
-    },
-    openScratchSocket() {
-      nextFd += 1;
-      opened.push(nextFd);
-      return nextFd;
-    },
-    addKey(fd, key) {
-      const refusal = options.refuse?.[key.algorithm];
-      if (refusal !== undefined) throw refusal;
-      added.push({ fd, key });
-    },
-    closeFd(fd) {
-      closed.push(fd);
-    },
-  };
-}
+import { realDeps } from '../../src/doctor/doctor.js';
+import type { DoctorBinding, DoctorDeps } from '../../src/doctor/types.js';
+import type { MacAlgorithm } from '../../src/native/index.js';
+import { initiatorSection, policyToml, terminatorSection } from '../helpers/configs.js';
+import { fakeDoctorBinding } from '../helpers/fake-bindings.js';
 
 /** /proc/self/status with the given effective capability mask (hex). */
 export function procStatus(capEff: string): string {
@@ -149,7 +103,7 @@ export const HEALTHY_FILES: Readonly<Record<string, string | Buffer>> = {
 export function fakeDeps(host: FakeHost = {}): DoctorDeps {
   const real = realDeps(host.env ?? {});
   const files = host.files ?? HEALTHY_FILES;
-  const binding = host.binding ?? fakeBinding();
+  const binding = host.binding ?? fakeDoctorBinding();
   return {
     ...real,
     loadBinding: () => {
@@ -198,31 +152,16 @@ export interface PolicyText {
   readonly keySource?: string;
 }
 
-function policyToml(policy: PolicyText): string {
-  return [
-    '[[ao_policy]]',
-    `name = "${policy.name ?? 'bmp-wire'}"`,
-    `peer_ip = "${policy.peer ?? '127.0.0.1'}"`,
-    `keyid = ${policy.keyid ?? 1}`,
-    `mac_alg = "${policy.alg ?? 'hmac-sha256'}"`,
-    `key_source = "${policy.keySource ?? 'env:TCPAO_KEY'}"`,
-    '',
-  ].join('\n');
+function policyText(policy: PolicyText): string {
+  return policyToml({ name: policy.name, peer: policy.peer, keyid: policy.keyid, macAlg: policy.alg, keySource: policy.keySource });
 }
 
 export function terminatorToml(listenAo: string, forwardPlain: string, policies: readonly PolicyText[] = [{}]): string {
-  return ['[terminator]', `listen_ao = "${listenAo}"`, `forward_plain = "${forwardPlain}"`, '', ...policies.map(policyToml)].join('\n');
+  return [terminatorSection(listenAo, forwardPlain), ...policies.map(policyText)].join('\n');
 }
 
 export function initiatorToml(listenPlain: string, remoteAo: string, policies: readonly PolicyText[] = [{}], sourceIp?: string): string {
-  return [
-    '[initiator]',
-    `listen_plain = "${listenPlain}"`,
-    `remote_ao = "${remoteAo}"`,
-    ...(sourceIp === undefined ? [] : [`source_ip = "${sourceIp}"`]),
-    '',
-    ...policies.map(policyToml),
-  ].join('\n');
+  return [initiatorSection(listenPlain, remoteAo, sourceIp), ...policies.map(policyText)].join('\n');
 }
 
 /** Fails the test if any rendering of the key (raw text, hex, base64) appears in `output`. */

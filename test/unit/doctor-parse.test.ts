@@ -13,8 +13,8 @@ import {
   parsePortNumber,
   tcpAoCounters,
   FIRST_TCP_AO_KERNEL,
-} from '../../src/doctor/parse';
-import { netstatText, procStatus } from './doctor-fakes';
+} from '../../src/doctor/parse.js';
+import { netstatText, procStatus } from './doctor-fakes.js';
 
 t.test('kernel release strings', async (t) => {
   t.same(parseKernelVersion('6.12.48+deb13-amd64'), { major: 6, minor: 12, patch: 48 });

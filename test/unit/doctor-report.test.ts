@@ -3,11 +3,12 @@
 // --json, colour rules and usage errors through the real CLI dispatcher.
 import t from 'tap';
 
-import { runCli, type CliIo } from '../../src/cli';
-import { createDoctorCommand } from '../../src/doctor/command';
-import { buildReport, renderHuman, renderJson, summarise } from '../../src/doctor/report';
-import type { CheckResult, HostFacts } from '../../src/doctor/types';
-import { fakeBinding, fakeDeps, NO_TCP_AO } from './doctor-fakes';
+import { runCli, type CliIo } from '../../src/cli.js';
+import { createDoctorCommand } from '../../src/doctor/command.js';
+import { buildReport, renderHuman, renderJson, summarise } from '../../src/doctor/report.js';
+import type { CheckResult, HostFacts } from '../../src/doctor/types.js';
+import { fakeDeps } from './doctor-fakes.js';
+import { fakeDoctorBinding, NO_TCP_AO } from '../helpers/fake-bindings.js';
 
 const HOST: HostFacts = {
   hostname: 'h1',
@@ -81,7 +82,7 @@ function capture(env: NodeJS.ProcessEnv = {}): Captured {
 const noSidecar = { runSidecar: async (): Promise<void> => undefined };
 
 t.test('the command: exit 1 when a check fails, 0 when none does, --json carries the same', async (t) => {
-  const failing = createDoctorCommand({ deps: () => fakeDeps({ binding: fakeBinding({ probe: NO_TCP_AO }) }), stdoutIsTty: () => false });
+  const failing = createDoctorCommand({ deps: () => fakeDeps({ binding: fakeDoctorBinding({ probe: NO_TCP_AO }) }), stdoutIsTty: () => false });
   const human = capture();
   t.equal(await failing.run({ options: {}, positionals: [], io: human.io, deps: noSidecar }), 1);
   t.match(human.out.join(''), /FAIL {2}TCP-AO runtime probe +kernel built without CONFIG_TCP_AO/);

@@ -3,25 +3,23 @@
 // privileges and counters, and how they add up to the report's verdict.
 import t from 'tap';
 
-import { keyBytes } from '../helpers/key-bytes';
-import { runDoctor } from '../../src/doctor/doctor';
-import type { CheckResult, DoctorReport } from '../../src/doctor/types';
-import { TcpAoError } from '../../src/errors';
+import { keyBytes } from '../helpers/key-bytes.js';
+import { runDoctor } from '../../src/doctor/doctor.js';
+import type { CheckResult, DoctorReport } from '../../src/doctor/types.js';
+import { TcpAoError } from '../../src/errors.js';
 import {
   configGz,
-  fakeBinding,
   fakeDeps,
   HEALTHY_FILES,
   NO_CAPS,
-  NO_TCP_AO,
   netstatText,
   procStatus,
   quietNetwork,
   scratchDir,
-  syscallError,
   terminatorToml,
   writeConfig,
-} from './doctor-fakes';
+} from './doctor-fakes.js';
+import { fakeDoctorBinding, NO_TCP_AO, syscallError } from '../helpers/fake-bindings.js';
 
 function check(report: DoctorReport, id: string): CheckResult {
   const found = report.checks.find((candidate) => candidate.id === id);
@@ -32,7 +30,7 @@ function check(report: DoctorReport, id: string): CheckResult {
 const MAC_IDS = ['mac.hmac-sha1', 'mac.hmac-sha256', 'mac.aes-128-cmac'];
 
 t.test('a healthy TCP-AO host passes every host check', async (t) => {
-  const binding = fakeBinding();
+  const binding = fakeDoctorBinding();
   const report = await runDoctor(fakeDeps({ binding }));
   t.same(
     report.checks.map((c) => c.id),
@@ -56,7 +54,7 @@ t.test('a healthy TCP-AO host passes every host check', async (t) => {
 });
 
 t.test('a kernel without TCP-AO fails the probe and skips the algorithms', async (t) => {
-  const binding = fakeBinding({ probe: NO_TCP_AO });
+  const binding = fakeDoctorBinding({ probe: NO_TCP_AO });
   const report = await runDoctor(fakeDeps({ binding, files: { ...HEALTHY_FILES, '/proc/config.gz': configGz('not set') } }));
   const probe = check(report, 'ao.probe');
   t.equal(probe.status, 'fail');
@@ -77,7 +75,7 @@ t.test('a kernel without TCP-AO fails the probe and skips the algorithms', async
 });
 
 t.test('a probe errno other than ENOPROTOOPT is named, not read as a missing feature', async (t) => {
-  const binding = fakeBinding({ probe: { supported: false, errno: 1, code: 'EPERM', reason: 'getsockopt(TCP_AO_INFO) on a fresh socket failed with EPERM (errno 1)' } });
+  const binding = fakeDoctorBinding({ probe: { supported: false, errno: 1, code: 'EPERM', reason: 'getsockopt(TCP_AO_INFO) on a fresh socket failed with EPERM (errno 1)' } });
   const report = await runDoctor(fakeDeps({ binding }));
   const probe = check(report, 'ao.probe');
   t.equal(probe.status, 'fail');
@@ -88,7 +86,7 @@ t.test('a probe errno other than ENOPROTOOPT is named, not read as a missing fea
 
 t.test('a missing addon is reported as such', async (t) => {
   const missing = new TcpAoError('ERR_TCPAO_ADDON_MISSING', 'build/Release/tcpao.node cannot be loaded: run npm install');
-  const viaProbe = await runDoctor(fakeDeps({ binding: fakeBinding({ probe: missing }) }));
+  const viaProbe = await runDoctor(fakeDeps({ binding: fakeDoctorBinding({ probe: missing }) }));
   t.match(check(viaProbe, 'ao.probe').finding, /^native addon not loadable: .*tcpao\.node/);
   t.match(check(viaProbe, 'ao.probe').remedy, /npm run build:native/);
 
@@ -99,12 +97,12 @@ t.test('a missing addon is reported as such', async (t) => {
 });
 
 t.test('a probe that throws for another reason fails with that reason', async (t) => {
-  const report = await runDoctor(fakeDeps({ binding: fakeBinding({ probe: syscallError('EMFILE', 24, 'socket') }) }));
+  const report = await runDoctor(fakeDeps({ binding: fakeDoctorBinding({ probe: syscallError('EMFILE', 24, 'socket') }) }));
   t.match(check(report, 'ao.probe').finding, /probe itself failed with EMFILE/);
 });
 
 t.test('each algorithm gets its own scratch socket and throwaway key, always closed', async (t) => {
-  const binding = fakeBinding({ refuse: { 'aes-128-cmac': syscallError('ENOENT', 2) } });
+  const binding = fakeDoctorBinding({ refuse: { 'aes-128-cmac': syscallError('ENOENT', 2) } });
   const report = await runDoctor(fakeDeps({ binding }));
   t.equal(binding.opened.length, 3, 'one socket per algorithm');
   t.same(binding.closed, binding.opened, 'every socket closed, the refused one too');
@@ -132,13 +130,13 @@ t.test('a refused algorithm the config does not use is a warning; one it uses is
   const refuse = { 'aes-128-cmac': syscallError('ENOENT', 2) };
 
   const sha256Config = writeConfig(dir, terminatorToml('127.0.0.1:1790', '127.0.0.1:11019', [{ alg: 'hmac-sha256' }]), 'sha.toml');
-  const unused = await runDoctor(fakeDeps({ binding: fakeBinding({ refuse }), env, ...quietNetwork }), { configPath: sha256Config });
+  const unused = await runDoctor(fakeDeps({ binding: fakeDoctorBinding({ refuse }), env, ...quietNetwork }), { configPath: sha256Config });
   const cmacUnused = check(unused, 'mac.aes-128-cmac');
   t.equal(cmacUnused.status, 'warn');
   t.match(cmacUnused.finding, /ENOENT \(not used by this config\)/);
 
   const cmacConfig = writeConfig(dir, terminatorToml('127.0.0.1:1790', '127.0.0.1:11019', [{ alg: 'aes-128-cmac' }]), 'cmac.toml');
-  const used = await runDoctor(fakeDeps({ binding: fakeBinding({ refuse }), env, ...quietNetwork }), { configPath: cmacConfig });
+  const used = await runDoctor(fakeDeps({ binding: fakeDoctorBinding({ refuse }), env, ...quietNetwork }), { configPath: cmacConfig });
   const cmacUsed = check(used, 'mac.aes-128-cmac');
   t.equal(cmacUsed.status, 'fail');
   t.equal(cmacUsed.finding, 'the kernel refused a cmac(aes128) key: ENOENT');
@@ -167,7 +165,7 @@ t.test('kernel config sources and versions', async (t) => {
   t.equal(skipped.status, 'skip');
   t.match(skipped.finding, /no build config readable.*the runtime probe decides/);
 
-  const old = await runDoctor(fakeDeps({ release: '6.1.0-40-amd64', binding: fakeBinding({ probe: NO_TCP_AO }) }));
+  const old = await runDoctor(fakeDeps({ release: '6.1.0-40-amd64', binding: fakeDoctorBinding({ probe: NO_TCP_AO }) }));
   t.equal(check(old, 'kernel').status, 'warn');
   t.equal(check(old, 'kernel').finding, 'kernel 6.1.0-40-amd64 predates TCP-AO (merged in 6.7)');
 });

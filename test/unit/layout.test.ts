@@ -4,7 +4,7 @@
 // the byte and bit mask a one-bit field sets (LSB-first on little endian).
 import t from 'tap';
 
-import { nativeLayout, type StructLayout } from '../../src/native';
+import { nativeLayout, type StructLayout } from '../../src/native/index.js';
 
 const layout = nativeLayout();
 

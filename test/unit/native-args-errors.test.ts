@@ -5,7 +5,7 @@ import * as path from 'node:path';
 
 import t from 'tap';
 
-import { TcpAoError } from '../../src/errors';
+import { TcpAoError } from '../../src/errors.js';
 import {
   aesCmac,
   cmacKdfKey,
@@ -16,7 +16,7 @@ import {
   type AoKeySpec,
   type NativeAddon,
   type TcpAoBinding,
-} from '../../src/native';
+} from '../../src/native/index.js';
 
 const SECRET = Buffer.from('do-not-leak-this-secret-4d2f');
 

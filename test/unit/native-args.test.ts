@@ -1,12 +1,12 @@
-// Argument checks in native.ts: every bad argument is refused with
+// Argument checks in src/native/args.ts: every bad argument is refused with
 // ERR_TCPAO_INVALID_ARGUMENT naming it, before the addon is called, and no
 // message carries key bytes. Runs against a recording mock addon.
 import * as net from 'node:net';
 
 import t, { type Test } from 'tap';
 
-import { SecretKey } from '../../src/config/keys';
-import { TcpAoError } from '../../src/errors';
+import { SecretKey } from '../../src/config/keys.js';
+import { TcpAoError } from '../../src/errors.js';
 import {
   createBinding,
   type AoConnectOptions,
@@ -15,7 +15,7 @@ import {
   type NativeAddon,
   type NativeKey,
   type TcpAoBinding,
-} from '../../src/native';
+} from '../../src/native/index.js';
 
 const SECRET = Buffer.from('do-not-leak-this-secret-4d2f');
 

@@ -9,17 +9,17 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import t from 'tap';
 
-import { ConfigError, loadConfigText } from '../../src/config/load';
-import { startObservability } from '../../src/observability/http';
-import { renderFamilies, renderMetrics } from '../../src/observability/metrics';
-import { snapshot, type StatusSource } from '../../src/observability/status';
-import type { ReloadRecord } from '../../src/rotation/controller';
-import { parseMetrics, sampleValue } from '../helpers/prometheus';
-import { FakeBinding } from './rotation-fakes';
+import { ConfigError, loadConfigText } from '../../src/config/load.js';
+import { startObservability } from '../../src/observability/http.js';
+import { renderFamilies, renderMetrics } from '../../src/observability/metrics.js';
+import { snapshot, type StatusSource } from '../../src/observability/status.js';
+import type { ReloadRecord } from '../../src/rotation/controller.js';
+import { parseMetrics, sampleValue } from '../helpers/prometheus.js';
+import { FakeKernelBinding } from '../helpers/fake-bindings.js';
 
 const quiet = pino({ level: 'silent' }, new Writable({ write: (_chunk, _encoding, done) => done() }));
 
-function source(fake: FakeBinding, lastReload?: ReloadRecord): StatusSource {
+function source(fake: FakeKernelBinding, lastReload?: ReloadRecord): StatusSource {
   const listenerFd = fake.socket(true, [{ sendId: 1, recvId: 1 }, { sendId: 2, recvId: 2 }]);
   const first = fake.socket(false, [{ sendId: 1, recvId: 1, good: 40n }, { sendId: 2, recvId: 2, good: 2n }], 2, 2);
   const second = fake.socket(false, [{ sendId: 2, recvId: 2, good: 9n }], 2, 2);
@@ -55,7 +55,7 @@ const RELOAD: ReloadRecord = {
 };
 
 t.test('the snapshot reports each socket as the kernel does', async (t) => {
-  const fake = new FakeBinding();
+  const fake = new FakeKernelBinding();
   const status = snapshot(source(fake, RELOAD), fake.binding());
   t.equal(status.config.generation, 3);
   t.equal(status.config.lastReload?.result, 'applied');
@@ -72,7 +72,7 @@ t.test('the snapshot reports each socket as the kernel does', async (t) => {
 });
 
 t.test('/metrics parses and agrees with /status', async (t) => {
-  const fake = new FakeBinding();
+  const fake = new FakeKernelBinding();
   const status = snapshot(source(fake, RELOAD), fake.binding());
   const families = parseMetrics(renderMetrics(status));
   t.equal(sampleValue(families, 'tcpao_proxy_config_generation'), 3);
@@ -113,7 +113,7 @@ t.test('label values and help texts are escaped', async (t) => {
 });
 
 t.test('the HTTP listener serves /metrics and /status and nothing else', async (t) => {
-  const fake = new FakeBinding();
+  const fake = new FakeKernelBinding();
   const statusSource = source(fake);
   const server = await startObservability({ host: '127.0.0.1', port: 0, family: 4 }, () => snapshot(statusSource, fake.binding()), quiet);
   t.teardown(() => server.close());
@@ -132,7 +132,7 @@ t.test('the HTTP listener serves /metrics and /status and nothing else', async (
 });
 
 t.test('a metrics port in use is a coded startup error', async (t) => {
-  const fake = new FakeBinding();
+  const fake = new FakeKernelBinding();
   const statusSource = source(fake);
   const first = await startObservability({ host: '127.0.0.1', port: 0, family: 4 }, () => snapshot(statusSource, fake.binding()), quiet);
   t.teardown(() => first.close());
@@ -164,7 +164,7 @@ t.test('after a reload that failed with key bytes in its problem text, /status a
       { code: 'ERR_TCPAO_RELOAD_KEY_INSTALL', path: 'the listener', message: `could not add key: ${key}`, sysCode: 'EINVAL' },
     ],
   };
-  const fake = new FakeBinding();
+  const fake = new FakeKernelBinding();
   const status = snapshot(source(fake, failed), fake.binding());
   const pages = [JSON.stringify(status), renderMetrics(status)];
   for (const encoding of [key, Buffer.from(key).toString('hex'), Buffer.from(key).toString('base64')]) {
@@ -210,7 +210,7 @@ t.test('metrics_listen beyond loopback is refused unless metrics_allow_remote is
 });
 
 t.test('the metrics listener caps its connections and closes idle ones, and keeps serving', async (t) => {
-  const fake = new FakeBinding();
+  const fake = new FakeKernelBinding();
   const statusSource = source(fake);
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({

@@ -1,110 +1,30 @@
 /**
- * The proxy server on the host, with a connection handler that dials a plain
- * local echo server: the per-peer and global connection caps, the refusal
+ * The proxy server on the host, with the plain test handler dialling a local
+ * echo app: the per-peer and global connection caps, the refusal
  * counters /metrics shows, and accept errors that must not end the process.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
+import { connect, type Socket } from 'node:net';
 
-import pino from 'pino';
 import t, { type Test } from 'tap';
 
-import type { AoInfo } from '../../src/native';
-import type { RelaySettings } from '../../src/proxy/plan';
-import { ConnectionRefused, createProxyServer, type ConnectionHandler, type ProxyServer } from '../../src/proxy/server';
+import { ConnectionRefused, type ConnectionHandler } from '../../src/proxy/server.js';
+import { echoApp, startPlainProxy, type RunningProxy } from '../helpers/proxy.js';
 
-type Line = Record<string, unknown>;
-
-function capture(): { log: pino.Logger; lines: Line[] } {
-  const lines: Line[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Line);
-      done();
-    },
-  });
-  return { log: pino({ level: 'debug' }, sink), lines };
-}
-
-const AO_INFO: AoInfo = {
-  aoRequired: true,
-  acceptIcmps: false,
-  currentKey: 1,
-  rnextKey: 1,
-  pktGood: 0n,
-  pktBad: 0n,
-  pktKeyNotFound: 0n,
-  pktAoRequired: 0n,
-  pktDroppedIcmp: 0n,
-};
-
-function settings(limits: { maxConnections: number; maxConnectionsPerPeer: number }): RelaySettings {
-  return {
-    listenBacklog: 16,
-    idleTimeoutMs: 0,
-    connectTimeoutMs: 2_000,
-    keepalive: { enabled: false, idleSecs: 1, intervalSecs: 1, probes: 1 },
-    ...limits,
-  };
-}
-
-function listen(t: Test, server: Server): Promise<number> {
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return new Promise((resolve) => {
-    server.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const bound = server.address();
-      resolve(typeof bound === 'object' && bound !== null ? bound.port : 0);
-    });
-  });
-}
-
-async function echoServer(t: Test): Promise<number> {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-    socket.pipe(socket);
-  });
-  t.teardown(() => {
-    for (const socket of sockets) socket.destroy();
-  });
-  return listen(t, server);
-}
-
-/** Dials the echo server for every accepted client; `refuse` turns a client port into a handler refusal. */
-function echoHandler(port: number, refuse?: (client: Socket) => ConnectionRefused | undefined): ConnectionHandler {
-  return {
-    readAoInfo: () => AO_INFO,
-    open: (client) =>
-      new Promise((resolve, reject) => {
-        const refusal = refuse?.(client);
-        if (refusal !== undefined) {
-          reject(refusal);
-          return;
-        }
-        const upstream = connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () =>
-          resolve({ upstream, wire: upstream, wireFd: -1, context: {} }),
-        );
-        upstream.once('error', reject);
-      }),
-  };
-}
-
+/** The plain handler to an echo app; `refuse` turns a client into a handler refusal before the app is dialled. */
 async function startProxy(
   t: Test,
   limits: { maxConnections: number; maxConnectionsPerPeer: number },
   refuse?: (client: Socket) => ConnectionRefused | undefined,
-): Promise<{ proxy: ProxyServer; port: number; lines: Line[] }> {
-  const { log, lines } = capture();
-  const proxy = createProxyServer({
-    relay: settings(limits),
-    log,
-    handler: echoHandler(await echoServer(t), refuse),
-    binding: { setKeepalive: () => undefined, socketFd: () => -1 },
+): Promise<RunningProxy> {
+  const refusing = (handler: ConnectionHandler): ConnectionHandler => ({
+    readAoInfo: (fd) => handler.readAoInfo(fd),
+    open: async (client, id) => {
+      const refusal = refuse?.(client);
+      if (refusal !== undefined) throw refusal;
+      return handler.open(client, id);
+    },
   });
-  t.teardown(() => proxy.sessions.abortAll('shutdown'));
-  return { proxy, port: await listen(t, proxy.server), lines };
+  return startPlainProxy(t, (await echoApp(t)).port, limits, refusing);
 }
 
 /** Resolves once the client got its bytes echoed through the proxy (true) or was cut off (false). */

@@ -13,12 +13,15 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import t from 'tap';
 
-import { ConfigError, loadConfigFile, loadConfigText, type SidecarConfig } from '../../src/config/load';
-import { ConnectionRefused } from '../../src/proxy/server';
-import { RotationController, type WireSocket } from '../../src/rotation/controller';
-import { changedIdentities, generationFromConfig, keysForPeer } from '../../src/rotation/keyset';
-import { applySocketPlan, planSocket } from '../../src/rotation/reconcile';
-import { FakeBinding, type FakeSocket } from './rotation-fakes';
+import { ConfigError, loadConfigFile, loadConfigText, type SidecarConfig } from '../../src/config/load.js';
+import { ConnectionRefused } from '../../src/proxy/server.js';
+import { changedIdentities, generationFromConfig, keysForPeer } from '../../src/policy/keyset.js';
+import type { WireSocket } from '../../src/proxy/live-handler.js';
+import { applySocketPlan } from '../../src/rotation/apply-keys.js';
+import { RotationController } from '../../src/rotation/controller.js';
+import { planSocket } from '../../src/rotation/reconcile.js';
+import { policyToml, terminatorSection } from '../helpers/configs.js';
+import { FakeKernelBinding, type FakeSocket } from '../helpers/fake-bindings.js';
 
 const ENV = { KEY_ONE: 'first-rotation-key-aaaa', KEY_TWO: 'second-rotation-key-bbbb', KEY_TWO_CHANGED: 'second-rotation-key-CHANGED' };
 
@@ -26,20 +29,8 @@ type Role = 'preferred' | 'accept' | 'deprecated';
 
 function terminatorToml(keys: [number, Role, string][], listen = '10.0.0.2:1790'): string {
   return [
-    '[terminator]',
-    `listen_ao = "${listen}"`,
-    'forward_plain = "127.0.0.1:11019"',
-    '[[ao_policy]]',
-    'name = "wire"',
-    'peer_ip = "10.0.0.1"',
-    ...keys.flatMap(([id, role, env]) => [
-      '[[ao_policy.key]]',
-      `send_id = ${id}`,
-      `recv_id = ${id}`,
-      'mac_alg = "hmac-sha256"',
-      `key_source = "env:${env}"`,
-      `role = "${role}"`,
-    ]),
+    terminatorSection(listen, '127.0.0.1:11019'),
+    policyToml({ name: 'wire', peer: '10.0.0.1', keys: keys.map(([id, role, env]) => ({ sendId: id, recvId: id, role, source: `env:${env}` })) }),
   ].join('\n');
 }
 
@@ -107,7 +98,7 @@ t.test('config: key tables are checked', async (t) => {
 t.test('plans: a listener gets new keys first and loses retired and deprecated ones at once', async (t) => {
   const before = generationFromConfig(load(terminatorToml([[1, 'preferred', 'KEY_ONE']])), 1);
   const after = generationFromConfig(load(terminatorToml([[1, 'deprecated', 'KEY_ONE'], [2, 'preferred', 'KEY_TWO']])), 2);
-  const fake = new FakeBinding();
+  const fake = new FakeKernelBinding();
   const fd = fake.socket(true, [{ sendId: 1, recvId: 1 }]);
   const desired = keysForPeer(after, '10.0.0.1', 4);
   const plan = planSocket('listener', { installed: fake.binding().getKeys(fd) }, desired.keys, undefined, changedIdentities(before, after));
@@ -124,7 +115,7 @@ t.test('plans: a listener gets new keys first and loses retired and deprecated o
 t.test('plans: the terminator asks for the preferred key; the initiator also sends with it', async (t) => {
   const generation = generationFromConfig(load(terminatorToml([[1, 'accept', 'KEY_ONE'], [2, 'preferred', 'KEY_TWO']])), 2);
   const { keys, preferred } = keysForPeer(generation, '10.0.0.1', 4);
-  const fake = new FakeBinding();
+  const fake = new FakeKernelBinding();
   const terminatorFd = fake.socket(false, [{ sendId: 1, recvId: 1, good: 5n }], 1, 1);
   const terminatorPlan = planSocket('terminator', { installed: fake.binding().getKeys(terminatorFd), info: fake.binding().getAoInfo(terminatorFd) }, keys, preferred);
   t.same(
@@ -147,7 +138,7 @@ t.test('plans: the terminator asks for the preferred key; the initiator also sen
 t.test('plans: a key on its way out waits while it is current, RNext, or the peer has not moved', async (t) => {
   const generation = generationFromConfig(load(terminatorToml([[1, 'deprecated', 'KEY_ONE'], [2, 'preferred', 'KEY_TWO']])), 3);
   const { keys, preferred } = keysForPeer(generation, '10.0.0.1', 4);
-  const fake = new FakeBinding();
+  const fake = new FakeKernelBinding();
   const plan = (fd: number) => planSocket('terminator', { installed: fake.binding().getKeys(fd), info: fake.binding().getAoInfo(fd) }, keys, preferred);
 
   const stillCurrent = fake.socket(false, [{ sendId: 1, recvId: 1, good: 9n }, { sendId: 2, recvId: 2, good: 3n }], 1, 2);
@@ -170,7 +161,7 @@ t.test('plans: new bytes under the same ids are a delete and an add, refused whi
   const changed = changedIdentities(before, after);
   t.equal(changed.size, 1, 'only key 2 changed');
   const { keys, preferred } = keysForPeer(after, '10.0.0.1', 4);
-  const fake = new FakeBinding();
+  const fake = new FakeKernelBinding();
   const idle = fake.socket(false, [{ sendId: 1, recvId: 1, good: 1n }, { sendId: 2, recvId: 2, bytes: ENV.KEY_TWO }], 1, 1);
   const idlePlan = planSocket('terminator', { installed: fake.binding().getKeys(idle), info: fake.binding().getAoInfo(idle) }, keys, preferred, changed);
   t.same(idlePlan.actions.map((action) => action.kind), ['delete', 'add']);
@@ -183,7 +174,7 @@ t.test('plans: new bytes under the same ids are a delete and an add, refused whi
 });
 
 interface Harness {
-  readonly fake: FakeBinding;
+  readonly fake: FakeKernelBinding;
   readonly controller: RotationController;
   readonly lines: Record<string, unknown>[];
   readonly listenerFd: number;
@@ -193,7 +184,7 @@ interface Harness {
 }
 
 function harness(initial: string): Harness {
-  const fake = new FakeBinding();
+  const fake = new FakeKernelBinding();
   const { log, lines } = capture();
   const listenerFd = fake.socket(true, [{ sendId: 1, recvId: 1 }]);
   const sockets: WireSocket[] = [];
@@ -330,7 +321,7 @@ t.test('controller: a reload reads the config and its keys asynchronously, and a
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'terminator.toml');
   writeFileSync(path, terminatorToml([[1, 'preferred', 'KEY_ONE']]));
-  const fake = new FakeBinding();
+  const fake = new FakeKernelBinding();
   const { log, lines } = capture();
   const listenerFd = fake.socket(true, [{ sendId: 1, recvId: 1 }]);
   const controller = new RotationController({
@@ -364,7 +355,7 @@ t.test('controller: a reload reads the config and its keys asynchronously, and a
 });
 
 t.test('controller: reloads asked for together run one after another, in order', async (t) => {
-  const fake = new FakeBinding();
+  const fake = new FakeKernelBinding();
   const { log } = capture();
   const listenerFd = fake.socket(true, [{ sendId: 1, recvId: 1 }]);
   const releases: (() => void)[] = [];

@@ -13,9 +13,9 @@ import { join, resolve } from 'node:path';
 
 import t from 'tap';
 
-import { GLOBAL_DEFAULTS } from '../../src/config/schema';
-import { SHUTDOWN_FORCED_BOUND_MS } from '../../src/proxy/sidecar';
-import { LineProcess } from '../helpers/lab';
+import { GLOBAL_DEFAULTS } from '../../src/config/schema.js';
+import { SHUTDOWN_FORCED_BOUND_MS } from '../../src/run.js';
+import { LineProcess } from '../helpers/lab.js';
 
 const FIXTURE = resolve(__dirname, '..', 'fixtures', 'shutdown-held-connection.js');
 

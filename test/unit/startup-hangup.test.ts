@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 
 import t from 'tap';
 
-import { LineProcess } from '../helpers/lab';
+import { LineProcess } from '../helpers/lab.js';
 
 const FIXTURE = resolve(__dirname, '..', 'fixtures', 'hup-during-startup.js');
 

@@ -8,13 +8,21 @@
 import { isIPv6, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 
-import type { IpFamily } from '../config/address';
-import type { TcpAoBinding } from '../native';
-import { createInitiatorHandler } from '../proxy/initiator';
-import type { ProxyPlan } from '../proxy/plan';
-import type { ConnectionHandler, OpenedLegs } from '../proxy/server';
-import { createTerminatorHandler } from '../proxy/terminator';
-import type { WireSocket } from './controller';
+import { parseSocketAddress, type IpFamily } from '../config/address.js';
+import type { TcpAoBinding } from '../native/index.js';
+import type { ProxyPlan } from '../policy/plan.js';
+import { createInitiatorHandler } from './initiator.js';
+import type { ConnectionHandler, OpenedLegs } from './server.js';
+import { createTerminatorHandler } from './terminator.js';
+
+/** A relaying connection's wire socket, as key rotation sees it. */
+export interface WireSocket {
+  readonly id: number;
+  readonly fd: number;
+  /** The AO peer's address (the terminator for an initiator, the initiator for a terminator). */
+  readonly peerAddress: string;
+  readonly family: IpFamily;
+}
 
 /** Checks (and updates) a new wire socket; throws ConnectionRefused to refuse it. */
 export type Admission = (socket: WireSocket, kind: 'initiator' | 'terminator') => void;
@@ -24,18 +32,6 @@ export interface LiveHandler {
   /** Serves connections accepted from now on with `plan` (same mode). */
   use(plan: ProxyPlan): void;
   plan(): ProxyPlan;
-}
-
-/** The peer address of an accepted socket; Node reports IPv4 peers of a dual-stack socket as ::ffff:a.b.c.d. */
-export function socketPeer(socket: Socket): { readonly address: string; readonly family: IpFamily } | undefined {
-  return parsePeer(socket.remoteAddress);
-}
-
-export function parsePeer(raw: string | undefined): { readonly address: string; readonly family: IpFamily } | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(raw);
-  if (mapped?.[1] !== undefined) return { address: mapped[1], family: 4 };
-  return { address: raw, family: isIPv6(raw) ? 6 : 4 };
 }
 
 export function createLiveHandler(initial: ProxyPlan, binding: TcpAoBinding, log: Logger, admit?: Admission): LiveHandler {
@@ -50,7 +46,7 @@ export function createLiveHandler(initial: ProxyPlan, binding: TcpAoBinding, log
       const active = current;
       const activePlan = plan;
       if (activePlan.mode === 'terminator' && admit !== undefined) {
-        const peer = socketPeer(client);
+        const peer = parseSocketAddress(client.remoteAddress);
         let fd: number | undefined;
         try {
           fd = binding.socketFd(client);

@@ -2,16 +2,16 @@
  * Key generations: the keys a config asks for, in the shape the sockets hold
  * them, and the comparisons a reload needs (same ids, same material). Key
  * bytes stay inside their SecretKey, the one owner: toKeySpec() hands the
- * addon the SecretKey itself, and src/native.ts reveals a copy for the call
+ * addon the SecretKey itself, and src/native/args.ts reveals a copy for the call
  * and zeroes it afterwards, so plans and reloads hold no copies.
  */
 import { timingSafeEqual } from 'node:crypto';
 
-import { prefixContains, type IpFamily } from '../config/address';
-import type { SecretKey } from '../config/keys';
-import type { ResolvedAoPolicy, SidecarConfig } from '../config/load';
-import type { KeyRole } from '../config/schema';
-import { addressBytes, type AoKeyInfo, type AoKeySpec, type MacAlgorithm } from '../native';
+import { prefixContains, type IpFamily } from '../config/address.js';
+import type { SecretKey } from '../config/keys.js';
+import type { ResolvedAoPolicy, SidecarConfig } from '../config/load.js';
+import type { KeyRole } from '../config/schema.js';
+import { addressBytes, type AoKeyInfo, type AoKeySpec, type MacAlgorithm } from '../native/index.js';
 
 /** One master key tuple as a generation wants it on sockets. */
 export interface WireKey {

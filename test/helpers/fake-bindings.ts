@@ -1,12 +1,15 @@
 /**
- * An in-memory TcpAoBinding that keeps the kernel's key rules (EEXIST on a
+ * The two fake bindings of the unit tests. FakeKernelBinding is an in-memory
+ * TcpAoBinding that keeps the kernel's key rules (EEXIST on a
  * reused send_id or recv_id for the peer, no deleting the current, RNext or
  * last key of a connection, no current/RNext on a listener, whose last key can
- * go), for the rotation unit tests.
+ * go), for the rotation and observability tests. fakeDoctorBinding records
+ * what the doctor probes and installs on its scratch sockets.
  */
-import { keyBytes } from '../helpers/key-bytes';
-import type { AoInfo, AoInfoUpdate, AoKeyInfo, AoKeyRef, AoKeySpec, TcpAoBinding } from '../../src/native';
-import { TcpAoError } from '../../src/errors';
+import { keyBytes } from './key-bytes.js';
+import type { DoctorBinding } from '../../src/doctor/types.js';
+import type { AoInfo, AoInfoUpdate, AoKeyInfo, AoKeyRef, AoKeySpec, MacAlgorithm, ProbeResult, TcpAoBinding } from '../../src/native/index.js';
+import { TcpAoError } from '../../src/errors.js';
 
 interface FakeKey {
   readonly peer: string;
@@ -30,7 +33,7 @@ function kernelError(code: string, option: string): TcpAoError {
   return new TcpAoError('ERR_TCPAO_SYSCALL', `fake ${option}: ${code}`, { sysCode: code, syscall: `setsockopt(${option})` });
 }
 
-export class FakeBinding {
+export class FakeKernelBinding {
   readonly sockets = new Map<number, FakeSocket>();
   readonly calls: string[] = [];
   /** Interfaces that are VRF (L3 master) devices; a key bound to any other ifindex is refused with EINVAL, as the kernel does. */
@@ -160,4 +163,51 @@ export class FakeBinding {
       },
     } as TcpAoBinding;
   }
+}
+
+export const SUPPORTED: ProbeResult = { supported: true };
+export const NO_TCP_AO: ProbeResult = { supported: false, errno: 92, code: 'ENOPROTOOPT', reason: 'kernel built without CONFIG_TCP_AO' };
+
+/** The doctor's binding: probes and scratch-socket key installs, recorded. */
+export interface FakeDoctorBinding extends DoctorBinding {
+  readonly opened: number[];
+  readonly closed: number[];
+  readonly added: { readonly fd: number; readonly key: AoKeySpec }[];
+}
+
+/** A syscall failure shaped as native.ts reports it. */
+export function syscallError(sysCode: string, errno: number, syscall = 'setsockopt(TCP_AO_ADD_KEY)'): TcpAoError {
+  return new TcpAoError('ERR_TCPAO_SYSCALL', `addKey: ${syscall} failed: ${sysCode}`, { errno, syscall, sysCode });
+}
+
+export function fakeDoctorBinding(
+  options: { readonly probe?: ProbeResult | Error; readonly refuse?: Partial<Record<MacAlgorithm, Error>> } = {},
+): FakeDoctorBinding {
+  const opened: number[] = [];
+  const closed: number[] = [];
+  const added: { fd: number; key: AoKeySpec }[] = [];
+  let nextFd = 40;
+  return {
+    opened,
+    closed,
+    added,
+    probeTcpAo() {
+      const probe = options.probe ?? SUPPORTED;
+      if (probe instanceof Error) throw probe;
+      return probe;
+    },
+    openScratchSocket() {
+      nextFd += 1;
+      opened.push(nextFd);
+      return nextFd;
+    },
+    addKey(fd, key) {
+      const refusal = options.refuse?.[key.algorithm];
+      if (refusal !== undefined) throw refusal;
+      added.push({ fd, key });
+    },
+    closeFd(fd) {
+      closed.push(fd);
+    },
+  };
 }

@@ -9,9 +9,9 @@
  * - terminator: every policy is installed on the listener before listen();
  *   peer_port names the AO wire port, so it must be 0 or listen_ao's port.
  */
-import { formatPrefix, prefixContains, prefixesOverlap, type Endpoint } from './address.js';
-import type { AoPolicy } from './schema.js';
-import type { SecretKey } from './keys.js';
+import { formatPrefix, prefixContains, prefixesOverlap, type Endpoint } from '../config/address.js';
+import type { AoPolicy } from '../config/schema.js';
+import type { SecretKey } from '../config/keys.js';
 
 export interface PolicySelection<P extends AoPolicy> {
   /** Policies to install, in file order. */
