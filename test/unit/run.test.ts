@@ -8,13 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 
 import t from 'tap';
 
 import { loadConfigText } from '../../src/config/load.js';
-import { createLogger } from '../../src/log.js';
 import { runSidecar } from '../../src/run.js';
+import { initiatorSection, policyToml } from '../helpers/configs.js';
+import { captureLog } from '../helpers/proxy.js';
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
@@ -47,35 +47,10 @@ function initiatorConfig(dir: string, listenPort: number, pidFile: string) {
     '[global]',
     'log_format = "json"',
     `pid_file = "${pidFile}"`,
-    '[initiator]',
-    `listen_plain = "127.0.0.1:${listenPort}"`,
-    'remote_ao = "192.0.2.1:1790"',
-    '[[ao_policy]]',
-    'name = "wire"',
-    'peer_ip = "192.0.2.1"',
-    'keyid = 1',
-    'mac_alg = "hmac-sha256"',
-    'key_source = "env:TCPAO_RUN_TEST_KEY"',
+    initiatorSection(`127.0.0.1:${listenPort}`, '192.0.2.1:1790'),
+    policyToml({ name: 'wire', peer: '192.0.2.1', keySource: 'env:TCPAO_RUN_TEST_KEY' }),
   ].join('\n');
   return loadConfigText(text, { source: join(dir, 'initiator.toml'), baseDir: dir, env: { TCPAO_RUN_TEST_KEY: 'run-test-key-0123456789' } }).config;
-}
-
-function capturingLogger(): { logger: ReturnType<typeof createLogger>; lines: () => Record<string, unknown>[] } {
-  const chunks: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      chunks.push(chunk.toString('utf8'));
-      done();
-    },
-  });
-  const logger = createLogger({ format: 'json', level: 'debug' }, sink);
-  const lines = () =>
-    chunks
-      .join('')
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { logger, lines };
 }
 
 t.test('a runtime that fails to start takes the proxy down and leaves no signal handler behind', async (t) => {
@@ -83,14 +58,14 @@ t.test('a runtime that fails to start takes the proxy down and leaves no signal 
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const port = await freePort();
   const before = listenerCounts();
-  const { logger, lines } = capturingLogger();
+  const { log: logger, lines } = captureLog();
   const config = initiatorConfig(dir, port, join(dir, 'no-such-directory', 'initiator.pid'));
 
   await t.rejects(runSidecar(config, logger), { code: 'ERR_TCPAO_PID_FILE' }, 'the pid file error reaches the caller');
   t.same(listenerCounts(), before, 'SIGTERM, SIGINT and SIGHUP have the handlers they had before');
   t.ok(await portIsFree(port), 'the plain listener is closed');
   t.ok(
-    lines().some((line) => line['event'] === 'listening'),
+    lines.some((line) => line['event'] === 'listening'),
     'the proxy had started listening before the runtime failed',
   );
 });
@@ -100,11 +75,11 @@ t.test('SIGTERM ends a clean run, and the handlers it registered are removed', a
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const port = await freePort();
   const before = listenerCounts();
-  const { logger, lines } = capturingLogger();
+  const { log: logger, lines } = captureLog();
   const config = initiatorConfig(dir, port, join(dir, 'initiator.pid'));
 
   const running = runSidecar(config, logger);
-  while (!lines().some((line) => line['event'] === 'listening')) await new Promise((wake) => setTimeout(wake, 20));
+  while (!lines.some((line) => line['event'] === 'listening')) await new Promise((wake) => setTimeout(wake, 20));
   t.equal(process.listenerCount('SIGTERM'), (before['SIGTERM'] ?? 0) + 1, 'one SIGTERM handler while running');
   t.equal(process.listenerCount('SIGHUP'), (before['SIGHUP'] ?? 0) + 1, 'one SIGHUP handler while running');
 
@@ -112,6 +87,6 @@ t.test('SIGTERM ends a clean run, and the handlers it registered are removed', a
   await t.resolves(running, 'a run with no open relay shuts down cleanly');
   t.same(listenerCounts(), before, 'every handler it registered is removed');
   t.ok(await portIsFree(port), 'the plain listener is closed');
-  const finished = lines().find((line) => line['event'] === 'shutdown_finished');
+  const finished = lines.find((line) => line['event'] === 'shutdown_finished');
   t.equal(finished?.['clean'], true, 'shutdown_finished says clean');
 });
