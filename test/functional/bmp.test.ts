@@ -67,7 +67,7 @@ function runFunctional(): void {
     topologyUp(t);
     const files = labDir(t);
     const key = generateKey();
-    const capture = await startCapture(t, topology.terminatorNode, 'eth1', `tcp port ${topology.wirePort}`, join(files.dir, 'wire.pcapng'));
+    const capture = await startCapture(t, topology.terminatorNode, topology.wireIface, `tcp port ${topology.wirePort}`, join(files.dir, 'wire.pcapng'));
     const before = { gobgp: netnsAoCounters(topology.initiatorNode), gobmp: netnsAoCounters(topology.terminatorNode) };
 
     const terminator = startEntrypoint(t, 'terminator', files, key);

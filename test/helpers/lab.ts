@@ -39,6 +39,7 @@ export const topology = {
   initiatorIpv6: required('INITIATOR_WIRE_IPV6'),
   terminatorIpv6: required('TERMINATOR_WIRE_IPV6'),
   wirePort: Number(required('WIRE_PORT')),
+  wireIface: required('WIRE_IFACE'),
 } as const;
 
 /** The subset of tap's Test that the helpers need. */
