@@ -34,6 +34,8 @@ export interface VerifierSummary {
   /** "<sender address>><KeyID>" to the count of segments verified with it. */
   readonly key_ids: Readonly<Record<string, number>>;
   readonly sne_max: number;
+  /** Verified segments with TCP options besides TCP-AO: the ones whose MAC the options setting changes. */
+  readonly with_other_options: number;
   readonly algorithms: readonly string[];
   readonly failures: readonly string[];
 }

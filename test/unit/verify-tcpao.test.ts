@@ -68,6 +68,7 @@ for (const conversation of cases) {
     t.equal(good.summary.segments, SEGMENTS);
     t.equal(good.summary.verified, SEGMENTS, 'every segment verifies');
     t.same(good.summary.flags, { syn: 1, syn_ack: 1, data: 2, fin: 1, rst: 1 }, 'SYN, SYN-ACK, data, FIN and RST each verified');
+    t.equal(good.summary.with_other_options, SEGMENTS, 'every segment counts as carrying options besides TCP-AO (timestamps)');
     t.equal(good.summary.sne_max, conversation.wrap === true ? 1 : 0, 'the sequence-number extension follows the wrap');
 
     const wrongKey = verifyCapture(pcap, keys.map((key) => ({ ...key, keyHex: flipLastBit(key.keyHex) })));
