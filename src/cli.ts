@@ -137,7 +137,7 @@ export const runCommand: CliCommand<CliDeps> = {
     context.io.onLogger?.(logger);
     const log = moduleLogger(logger, 'main');
     log.info({ event: 'config_loaded', ...describeForLog(loaded.config) }, 'config loaded');
-    for (const warning of loaded.warnings) log.warn({ event: 'config_warning', path: warning.path }, warning.message);
+    for (const warning of loaded.warnings) log.warn({ event: 'config_warning', code: warning.code, path: warning.path }, warning.message);
     try {
       await context.deps.runSidecar(config, logger);
       return EXIT_OK;
@@ -273,17 +273,24 @@ export function describeConfig(loaded: LoadedConfig): string {
   lines.push(`  policies (${config.activePolicies.length} of ${config.ao_policy.length} installed):`);
   for (const policy of config.ao_policy) {
     const used = config.activePolicies.includes(policy) ? '' : '  [not used on this side]';
+    // The line describes the preferred key; keys whose maclen or options flag differ from it are named after it.
+    const preferred = policy.keys.find((key) => key.role === 'preferred') ?? policy.keys[0];
+    const maclen = preferred?.maclen ?? policy.maclen;
+    const exclude = preferred?.exclude_tcp_options ?? policy.exclude_tcp_options;
     const extras = [
-      policy.exclude_tcp_options ? 'exclude_tcp_options' : undefined,
+      exclude ? 'exclude_tcp_options' : undefined,
       policy.vrf_ifindex !== 0 ? `vrf_ifindex ${policy.vrf_ifindex}` : undefined,
+      ...policy.keys
+        .filter((key) => key.maclen !== maclen || key.exclude_tcp_options !== exclude)
+        .map((key) => `key[${key.position}] maclen ${key.maclen}${key.exclude_tcp_options ? ' exclude_tcp_options' : ' options included'}`),
     ].filter((extra) => extra !== undefined);
     lines.push(
       `    ao_policy[${policy.index}] ${policy.name}: peer ${formatPrefix(policy.peer_ip)}` +
         `${policy.peer_port === 0 ? '' : ` port ${policy.peer_port}`}, send_id ${policy.send_id}, recv_id ${policy.recv_id}, ` +
-        `${policy.mac_alg}, maclen ${policy.maclen}, key ${policy.key.byteLength} bytes from ${formatKeySource(policy.key_source)}` +
+        `${policy.mac_alg}, maclen ${maclen}, key ${policy.key.byteLength} bytes from ${formatKeySource(policy.key_source)}` +
         `${extras.length === 0 ? '' : `, ${extras.join(', ')}`}${used}`,
     );
   }
-  for (const warning of warnings) lines.push(`  warning: ${warning.path}: ${warning.message}`);
+  for (const warning of warnings) lines.push(`  warning: ${warning.code}: ${warning.path}: ${warning.message}`);
   return `${lines.join('\n')}\n`;
 }

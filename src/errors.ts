@@ -60,6 +60,21 @@ export const ErrorCodes = {
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
+/**
+ * Codes of config warnings: legal settings that are risky or will not
+ * interoperate. A warning never stops the sidecar; check-config prints the
+ * code on each warning line and doctor reports it as WARN. Like error codes,
+ * a code once shipped keeps its meaning; add new ones at the end.
+ */
+export const WarningCodes = {
+  WARN_TCPAO_PLAIN_LEG_NOT_LOOPBACK: 'the plain leg (listen_plain or forward_plain) is not on a loopback address',
+  WARN_TCPAO_POLICY_UNUSED: 'an [[ao_policy]] does not apply to this side and is not installed',
+  WARN_TCPAO_ROUTER_MAC_ALG: 'a key uses hmac-sha256, which is not an RFC 5926 algorithm and which routers do not offer',
+  WARN_TCPAO_ROUTER_MACLEN: 'a key has a MAC length other than the 12 bytes (96 bits) routers use',
+} as const;
+
+export type WarningCode = keyof typeof WarningCodes;
+
 export interface TcpAoErrorOptions {
   readonly cause?: unknown;
   readonly errno?: number;

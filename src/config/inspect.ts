@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { TcpAoError } from '../errors.js';
 import { parseToml, readConfigText, readConfigTextSync, readOrFailure } from './config-text.js';
 import { isTable, rawPolicies, validPolicies, type IndexedPolicy } from './document.js';
+import { interopWarnings } from './interop.js';
 import { KeySourceError, parseKeySource, readKeyFile, resolveKey, resolveKeyPath, type SecretKey } from './keys.js';
 import { selectInitiatorPolicies } from '../policy/select.js';
 import { ConfigError, dedupe, issueToProblems, type ConfigProblem, type ConfigWarning } from './problems.js';
@@ -135,7 +136,8 @@ export function inspectDocument(document: unknown, options: TextLoadOptions): Co
   const keys = resolveKeys(raw, options);
   for (const policyKeys of keys) for (const key of policyKeys) if (key?.problem !== undefined) problems.push(key.problem);
 
-  const policies = validPolicies(raw).map(({ index, policy }): InspectedPolicy => ({
+  const valid = validPolicies(raw);
+  const policies = valid.map(({ index, policy }): InspectedPolicy => ({
     index,
     policy,
     keys: policy.keys.map((entry, position): InspectedKey => {
@@ -149,7 +151,7 @@ export function inspectDocument(document: unknown, options: TextLoadOptions): Co
     document,
     parsed: parsed.success ? parsed.data : undefined,
     policies,
-    warnings: relations.warnings,
+    warnings: [...relations.warnings, ...interopWarnings(valid)],
   };
   if (problems.length > 0 || !parsed.success) {
     // A failed parse always leaves at least one problem; the guard keeps that true.

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 
-import { TcpAoError, type ErrorCode } from '../errors.js';
+import { TcpAoError, type ErrorCode, type WarningCode } from '../errors.js';
 import { describeLength, looksLikeKeyMaterial, nearMiss } from './echo.js';
 import { KNOWN_KEYS } from './schema.js';
 
@@ -16,7 +16,9 @@ export interface ConfigProblem {
   readonly message: string;
 }
 
+/** A legal but risky setting: reported, never refused. */
 export interface ConfigWarning {
+  readonly code: WarningCode;
   readonly path: string;
   readonly message: string;
 }

@@ -110,6 +110,7 @@ export function checkRelations(raw: Record<string, unknown>, requestedMode: Mode
       for (const { index, policy } of policies) checkTerminatorPolicy(listener, index, policy, invalid);
       if (!isLoopback(section.data.forward_plain.host, section.data.forward_plain.family)) {
         warnings.push({
+          code: 'WARN_TCPAO_PLAIN_LEG_NOT_LOOPBACK',
           path: 'terminator.forward_plain',
           message: `${formatEndpoint(section.data.forward_plain)} is not a loopback address: the plain leg to the app crosses the network unauthenticated`,
         });
@@ -126,6 +127,7 @@ export function checkRelations(raw: Record<string, unknown>, requestedMode: Mode
       }
       if (!isLoopback(listen.host, listen.family)) {
         warnings.push({
+          code: 'WARN_TCPAO_PLAIN_LEG_NOT_LOOPBACK',
           path: 'initiator.listen_plain',
           message: `${formatEndpoint(listen)} is not a loopback address: anyone who reaches it can send through the AO session; prefer 127.0.0.1 or [::1]`,
         });
@@ -154,6 +156,7 @@ export function checkRelations(raw: Record<string, unknown>, requestedMode: Mode
         for (const policy of selection.unused) {
           if (selection.selected.length === 0) break;
           warnings.push({
+            code: 'WARN_TCPAO_POLICY_UNUSED',
             path: `ao_policy[${policy.index}]`,
             message: `not used on this initiator: ${describeMismatch(policy, remote)}`,
           });

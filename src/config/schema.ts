@@ -225,6 +225,9 @@ export const AoKeySchema = z
     mac_alg: oneOf(MAC_ALGORITHMS, 'algorithm'),
     key_source: keySourceField(),
     role: oneOf(KEY_ROLES, 'key role').default('accept'),
+    // Per-key interop knobs (Junos sets tcp-ao-option per key); absent means the policy's value.
+    maclen: integer(MIN_MACLEN, MAX_MACLEN).optional(),
+    exclude_tcp_options: boolean().optional(),
   })
   .strict();
 
@@ -277,13 +280,18 @@ export const AoPolicyFields = z
 
 const SINGLE_KEY_FIELDS = ['keyid', 'send_id', 'recv_id', 'mac_alg', 'key_source'] as const;
 
-/** A key of a policy after validation; `position` is its index in [[ao_policy.key]], or undefined for the single-key form. */
+/**
+ * A key of a policy after validation; `position` is its index in [[ao_policy.key]], or undefined for the single-key form.
+ * `maclen` and `exclude_tcp_options` are the key's own when its table sets them, else the policy's.
+ */
 export interface AoKeyEntry {
   readonly send_id: number;
   readonly recv_id: number;
   readonly mac_alg: (typeof MAC_ALGORITHMS)[number];
   readonly key_source: z.infer<typeof AoKeySchema>['key_source'];
   readonly role: KeyRole;
+  readonly maclen: number;
+  readonly exclude_tcp_options: boolean;
   readonly position: number | undefined;
 }
 
@@ -351,10 +359,17 @@ export const AoPolicySchema = AoPolicyFields.superRefine((policy, ctx) => {
             mac_alg: policy.mac_alg as AoKeyEntry['mac_alg'],
             key_source: policy.key_source as AoKeyEntry['key_source'],
             role: 'preferred',
+            maclen: policy.maclen,
+            exclude_tcp_options: policy.exclude_tcp_options,
             position: undefined,
           },
         ]
-      : tables.map((table, position) => ({ ...table, position }));
+      : tables.map((table, position) => ({
+          ...table,
+          maclen: table.maclen ?? policy.maclen,
+          exclude_tcp_options: table.exclude_tcp_options ?? policy.exclude_tcp_options,
+          position,
+        }));
   // superRefine guarantees one preferred key; the fallback only satisfies the type checker.
   const preferred = keys.find((key) => key.role === 'preferred') ?? (keys[0] as AoKeyEntry);
   return {

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type { IndexedPolicy } from '../config/document.js';
 import { inspectConfigFileAsync, wipeInspectedKeys, type ConfigInspection, type InspectedKey } from '../config/inspect.js';
 import { formatKeySource, type KeySourceSpec } from '../config/keys.js';
-import type { ConfigProblem } from '../config/problems.js';
+import type { ConfigProblem, ConfigWarning } from '../config/problems.js';
 import type { AoKeyEntry, MacAlgorithm, Mode, ParsedConfig } from '../config/schema.js';
 import { oneLine } from './errno.js';
 import type { CheckResult, DoctorDeps } from './types.js';
@@ -60,6 +60,11 @@ function lengthOnly(key: InspectedKey): KeyFinding {
   return { entry: key.entry, bytes: key.secret?.byteLength, problem: key.problem };
 }
 
+/** A warning as check-config prints it: code, TOML path, message. */
+function warningText(warning: ConfigWarning): string {
+  return `${warning.code}: ${warning.path}: ${warning.message}`;
+}
+
 function validityCheck(id: string, title: string, inspection: ConfigInspection): CheckResult {
   const { config, parsed } = inspection;
   if (config !== undefined) {
@@ -71,9 +76,9 @@ function validityCheck(id: string, title: string, inspection: ConfigInspection):
           id,
           title,
           status: 'warn',
-          finding: `${shape}; ${warnings[0]?.path}: ${warnings[0]?.message}`,
-          remedy: warnings.map((warning) => `${warning.path}: ${warning.message}`).join('; '),
-          detail: { warnings: warnings.map((warning) => ({ path: warning.path, message: warning.message })) },
+          finding: `${shape}; ${warningText(warnings[0] as ConfigWarning)}${warnings.length > 1 ? ` (and ${warnings.length - 1} more)` : ''}`,
+          remedy: warnings.map(warningText).join('; '),
+          detail: { warnings: warnings.map((warning) => ({ code: warning.code, path: warning.path, message: warning.message })) },
         };
   }
   // Unresolvable keys are the key checks' findings; the document itself may be fine.

@@ -67,8 +67,8 @@ export function wireKeysOf(policy: ResolvedAoPolicy): WireKey[] {
       sendId: entry.send_id,
       recvId: entry.recv_id,
       algorithm: entry.mac_alg,
-      maclen: policy.maclen,
-      excludeOptions: policy.exclude_tcp_options,
+      maclen: entry.maclen,
+      excludeOptions: entry.exclude_tcp_options,
       role: entry.role,
       secret: entry.secret,
     }),
@@ -129,7 +129,7 @@ export function sameKeyMaterial(a: WireKey, b: WireKey): boolean {
   }
 }
 
-/** Identities present in both generations whose key changed (new bytes, algorithm or MAC length under the same ids). */
+/** Identities present in both generations whose key changed (new bytes, algorithm, MAC length or options flag under the same ids). */
 export function changedIdentities(before: KeyGeneration, after: KeyGeneration): Set<string> {
   const old = new Map(allKeys(before).map((key) => [keyIdentity(key), key]));
   const changed = new Set<string>();

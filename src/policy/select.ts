@@ -66,7 +66,22 @@ export function describePolicy(policy: AoPolicy & { readonly key?: SecretKey }):
     mac_alg: policy.mac_alg,
     maclen: policy.maclen,
     ...(policy.exclude_tcp_options ? { exclude_tcp_options: true } : {}),
+    // Keys that set their own maclen or options flag (Junos-style per-key tcp-ao-option).
+    ...keyOverrides(policy),
     ...(policy.vrf_ifindex !== 0 ? { vrf_ifindex: policy.vrf_ifindex } : {}),
     ...(policy.key === undefined ? {} : { key_length: policy.key.byteLength }),
+  };
+}
+
+function keyOverrides(policy: AoPolicy): Record<string, unknown> {
+  const own = policy.keys.filter((key) => key.maclen !== policy.maclen || key.exclude_tcp_options !== policy.exclude_tcp_options);
+  if (own.length === 0) return {};
+  return {
+    key_options: own.map((key) => ({
+      send_id: key.send_id,
+      recv_id: key.recv_id,
+      maclen: key.maclen,
+      exclude_tcp_options: key.exclude_tcp_options,
+    })),
   };
 }

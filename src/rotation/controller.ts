@@ -177,7 +177,7 @@ export class RotationController {
           code: 'ERR_TCPAO_RELOAD_KEY_IN_USE',
           path: `connection ${socket.id}`,
           message:
-            `the key ${describeKey(key)} changed (bytes, algorithm or maclen) but is the current or RNext key of this ` +
+            `the key ${describeKey(key)} changed (bytes, algorithm, maclen or exclude_tcp_options) but is the current or RNext key of this ` +
             'connection, and the kernel cannot change a key in place: give the new key new send_id/recv_id and rotate ' +
             'to it (docs/key-rotation.md); nothing was applied',
         });

@@ -52,7 +52,7 @@ export interface SocketState {
 /**
  * @param desired every key of the policies covering this socket's peer (on a listener: all policies), with roles
  * @param preferred the key to send with and ask for, when a policy covers the peer
- * @param changed identities whose bytes, algorithm or MAC length differ from what the sockets hold
+ * @param changed identities whose bytes, algorithm, MAC length or options flag differ from what the sockets hold
  */
 export function planSocket(
   kind: SocketKind,

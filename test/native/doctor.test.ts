@@ -178,6 +178,11 @@ t.test('on a TCP-AO kernel a valid config passes every check: exit 0', async (t)
     t.equal(report.ok, true, `${side}: ok`);
     for (const c of report.checks) {
       if (c.status === 'pass') continue;
+      // The terminator's key is hmac-sha256 (the spec's choice between sidecars): an interop warning, never a failure.
+      if (side === 'terminator' && c.id === 'config.valid') {
+        t.ok(c.status === 'warn' && c.finding.includes('WARN_TCPAO_ROUTER_MAC_ALG'), `${side}: config.valid warns about hmac-sha256: ${c.finding}`);
+        continue;
+      }
       const inherent = INHERENT_SKIPS.get(c.id);
       t.ok(c.status === 'skip' && inherent !== undefined && inherent.test(c.finding), `${side}: ${c.id} is ${c.status}: ${c.finding}`);
     }
@@ -185,7 +190,8 @@ t.test('on a TCP-AO kernel a valid config passes every check: exit 0', async (t)
       t.match(check(report, 'kernel').finding, /CONFIG_TCP_AO=y in \/proc\/config\.gz/, `${side}: the lab kernel's config says CONFIG_TCP_AO=y`);
     }
     for (const id of ['ao.probe', 'mac.hmac-sha1', 'mac.hmac-sha256', 'mac.aes-128-cmac', 'privileges', 'config.valid', 'key.bmp-wire', 'counters']) {
-      t.equal(check(report, id).status, 'pass', `${side}: ${id} passes`);
+      const expected = side === 'terminator' && id === 'config.valid' ? 'warn' : 'pass';
+      t.equal(check(report, id).status, expected, `${side}: ${id} ${expected === 'pass' ? 'passes' : 'warns'}`);
     }
   }
 

@@ -182,7 +182,7 @@ t.test('running: warnings are logged at warn level', async (t) => {
   // initiator-all-fields asks for the human log format.
   const warn = r.logLines.find((line) => line.includes(' WARN  [main] not used on this initiator'));
   t.ok(warn, 'a human-format warning line');
-  t.match(warn, 'event=config_warning path=ao_policy[2]');
+  t.match(warn, 'event=config_warning code=WARN_TCPAO_POLICY_UNUSED path=ao_policy[2]', 'the warning carries its code');
 });
 
 t.test('running: --mode must match the config; nothing is started otherwise', async (t) => {

@@ -32,6 +32,8 @@ interface GoodCase {
   readonly active: number;
   readonly total: number;
   readonly warnings: number;
+  /** "CODE path" of each warning line, in order. */
+  readonly warningCodes: readonly string[];
   readonly summary: readonly string[];
 }
 
@@ -155,7 +157,13 @@ t.test('good configs validate, summarise without key bytes, and agree with --mod
       t.equal(run.stderr, '', 'nothing on stderr');
       t.match(run.stdout, `valid ${entry.mode} config`);
       t.match(run.stdout, `policies (${entry.active} of ${entry.total} installed)`);
-      t.equal(run.stdout.split('\n').filter((line) => line.includes('warning:')).length, entry.warnings, 'warnings');
+      const warningLines = run.stdout.split('\n').filter((line) => line.includes('warning:'));
+      t.equal(warningLines.length, entry.warnings, 'warnings');
+      t.same(
+        warningLines.map((line) => /^ {2}warning: (WARN_TCPAO_[A-Z_]+): (\S+): \S/.exec(line)?.slice(1, 3).join(' ') ?? `unparsed: ${line}`),
+        entry.warningCodes,
+        'one line per warning: its code, TOML path and message',
+      );
       for (const fragment of entry.summary) t.ok(run.stdout.includes(fragment), `summary shows: ${fragment}`);
       t.same(leakedSecrets(run, needles), [], 'no key bytes in any encoding');
     });
