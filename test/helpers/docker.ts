@@ -7,7 +7,10 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { REPO, type JsonLine } from './lab.js';
+import t from 'tap';
+
+import { aoRequired, aoSupport } from './ao.js';
+import { parseAoCounters, REPO, type JsonLine } from './lab.js';
 import { pollUntil } from './wait.js';
 
 const ENGINE_POLL_MS = 500;
@@ -98,4 +101,31 @@ export function builtImages(): { readonly initiator: string; readonly terminator
     return `${manifest.registry}/${entry.name}:${entry.tag}`;
   };
   return { initiator: tagOf('initiator'), terminator: tagOf('terminator') };
+}
+
+/**
+ * Runs an image suite only where it can mean something: in the kernel lab,
+ * through scripts/test-images, which names the images archive (and the apps
+ * folder when @needsApps). Elsewhere one skip with the reason, or a failure
+ * where TCP-AO is required.
+ */
+export function imageSuite(needsApps: boolean, suite: (archivePath: string, appsBin: string) => void): void {
+  const archive = process.env['TCPAO_IMAGES_ARCHIVE'];
+  const appsBin = process.env['TCPAO_APPS_BIN'];
+  const support = aoSupport();
+  if (support.supported && archive !== undefined && (!needsApps || appsBin !== undefined)) {
+    suite(archive, appsBin ?? '');
+    return;
+  }
+  const missing = needsApps ? 'TCPAO_IMAGES_ARCHIVE or TCPAO_APPS_BIN is not set' : 'TCPAO_IMAGES_ARCHIVE is not set';
+  const reason = !support.supported
+    ? `this kernel lacks TCP-AO (${support.reason}); scripts/test-images runs this suite in the kernel lab`
+    : `${missing}; run this suite through scripts/test-images (make test-images)`;
+  if (aoRequired()) t.fail(reason);
+  else t.pass('needs the kernel lab and the built images', { skip: reason });
+}
+
+/** TcpExt TCPAO* counters of a container's network namespace. */
+export function containerAoCounters(engine: Engine, name: string): Record<string, number> {
+  return parseAoCounters(engine.docker(['exec', name, 'cat', '/proc/net/netstat']).stdout);
 }

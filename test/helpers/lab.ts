@@ -215,7 +215,12 @@ export const isListening = (line: JsonLine): boolean =>
 /** TcpExt TCPAO* counters of a namespace, from /proc/net/netstat. */
 export function netnsAoCounters(node: string): Record<string, number> {
   const out = spawnSync('ip', ['netns', 'exec', node, 'cat', '/proc/net/netstat'], { encoding: 'utf8' });
-  const lines = out.stdout.split('\n').filter((line) => line.startsWith('TcpExt:'));
+  return parseAoCounters(out.stdout);
+}
+
+/** The TcpExt TCPAO* counters in the text of a /proc/net/netstat. */
+export function parseAoCounters(netstat: string): Record<string, number> {
+  const lines = netstat.split('\n').filter((line) => line.startsWith('TcpExt:'));
   const names = (lines[0] ?? '').split(/\s+/).slice(1);
   const values = (lines[1] ?? '').split(/\s+/).slice(1);
   const counters: Record<string, number> = {};

@@ -15,7 +15,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 
-import { aoRequired, aoSupport } from '../helpers/ao.js';
 import {
   builtImages,
   containerJsonLines,
@@ -24,6 +23,8 @@ import {
   pollEngine,
   startEngine,
   type Engine,
+  imageSuite,
+  containerAoCounters,
 } from '../helpers/docker.js';
 import { isListening, keyEncodings, REPO, topology, type JsonLine } from '../helpers/lab.js';
 
@@ -41,17 +42,7 @@ const COMPOSE_TIMEOUT_MS = 300_000;
 const STOP_GRACE_SECS = 15;
 const SIGKILL_EXIT = 137;
 
-const archive = process.env['TCPAO_IMAGES_ARCHIVE'];
-const support = aoSupport();
-if (!support.supported || archive === undefined) {
-  const reason = !support.supported
-    ? `this kernel lacks TCP-AO (${support.reason}); scripts/test-images runs this suite in the kernel lab`
-    : 'TCPAO_IMAGES_ARCHIVE is not set; run this suite through scripts/test-images (make test-images)';
-  if (aoRequired()) t.fail(reason);
-  else t.pass('needs the kernel lab and the built images', { skip: reason });
-} else {
-  suite(archive);
-}
+imageSuite(false, (archivePath) => suite(archivePath));
 
 /** When a JSON log line was written: pino's ISO time, or the entrypoint's epoch milliseconds. */
 function lineTimeMs(line: JsonLine): number {
@@ -62,19 +53,6 @@ function lineTimeMs(line: JsonLine): number {
 }
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
-
-/** TcpExt TCPAO* counters of a container's network namespace. */
-function containerAoCounters(engine: Engine, name: string): Record<string, number> {
-  const netstat = engine.docker(['exec', name, 'cat', '/proc/net/netstat']).stdout;
-  const lines = netstat.split('\n').filter((line) => line.startsWith('TcpExt:'));
-  const names = (lines[0] ?? '').split(/\s+/).slice(1);
-  const values = (lines[1] ?? '').split(/\s+/).slice(1);
-  const counters: Record<string, number> = {};
-  names.forEach((counterName, index) => {
-    if (counterName.startsWith('TCPAO')) counters[counterName] = Number(values[index]);
-  });
-  return counters;
-}
 
 function suite(archivePath: string): void {
   let engine: Engine;

@@ -13,7 +13,6 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { parseDocument } from 'yaml';
 
-import { aoRequired, aoSupport } from '../helpers/ao.js';
 import {
   builtImages,
   containerJsonLines,
@@ -23,6 +22,7 @@ import {
   pollEngine,
   startEngine,
   type Engine,
+  imageSuite,
 } from '../helpers/docker.js';
 import { keyEncodings, REPO } from '../helpers/lab.js';
 
@@ -35,18 +35,7 @@ const STEP_MS = 180_000;
 const KEY = '0d1c2b3a49586776a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0ffee';
 const WRONG_KEY = 'f2e3d4c5b6a798891a2b3c4d5e6f70818f7e6d5c4b3a29180716253443526170';
 
-const archive = process.env['TCPAO_IMAGES_ARCHIVE'];
-const appsBin = process.env['TCPAO_APPS_BIN'];
-const support = aoSupport();
-if (!support.supported || archive === undefined || appsBin === undefined) {
-  const reason = !support.supported
-    ? `this kernel lacks TCP-AO (${support.reason}); scripts/test-images runs this suite in the kernel lab`
-    : 'TCPAO_IMAGES_ARCHIVE or TCPAO_APPS_BIN is not set; run this suite through scripts/test-images (make test-images)';
-  if (aoRequired()) t.fail(reason);
-  else t.pass('needs the kernel lab and the built images', { skip: reason });
-} else {
-  suite(archive, join(appsBin, 'containerlab'));
-}
+imageSuite(true, (archivePath, appsBin) => suite(archivePath, join(appsBin, 'containerlab')));
 
 function suite(archivePath: string, containerlab: string): void {
   let engine: Engine;

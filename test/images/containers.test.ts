@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 
-import { aoRequired, aoSupport } from '../helpers/ao.js';
 import {
   builtImages,
   containerJsonLines,
@@ -21,6 +20,7 @@ import {
   pollEngine,
   startEngine,
   type Engine,
+  imageSuite,
 } from '../helpers/docker.js';
 import { keyEncodings, topology, type JsonLine } from '../helpers/lab.js';
 
@@ -38,17 +38,7 @@ const KEY = '7f3c9a1e5b2d4f608192a3b4c5d6e7f80112233445566778899aabbccddeeff0';
 const WRONG_KEY = '80c365e1a4d2b09f7e6d5c4b3a291807feeddccbbaa99887766554433221100f';
 const STOP_TIMEOUT_SECS = 15;
 
-const archive = process.env['TCPAO_IMAGES_ARCHIVE'];
-const support = aoSupport();
-if (!support.supported || archive === undefined) {
-  const reason = !support.supported
-    ? `this kernel lacks TCP-AO (${support.reason}); scripts/test-images runs this suite in the kernel lab`
-    : 'TCPAO_IMAGES_ARCHIVE is not set; run this suite through scripts/test-images (make test-images)';
-  if (aoRequired()) t.fail(reason);
-  else t.pass('needs the kernel lab and the built images', { skip: reason });
-} else {
-  suite(archive);
-}
+imageSuite(false, (archivePath) => suite(archivePath));
 
 function suite(archivePath: string): void {
   let engine: Engine;
