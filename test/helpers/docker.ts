@@ -129,3 +129,17 @@ export function imageSuite(needsApps: boolean, suite: (archivePath: string, apps
 export function containerAoCounters(engine: Engine, name: string): Record<string, number> {
   return parseAoCounters(engine.docker(['exec', name, 'cat', '/proc/net/netstat']).stdout);
 }
+
+/**
+ * Injects @route into the gobgpd of container @name, retrying while its API
+ * starts. Resolves undefined once added, or gobgp's last output when it never was.
+ */
+export async function addGobgpRoute(engine: Engine, name: string, route: string, limitMs: number): Promise<string | undefined> {
+  let last = '';
+  const added = await pollEngine(() => {
+    const out = engine.docker(['exec', name, 'gobgp', 'global', 'rib', 'add', route, '-a', 'ipv4'], { allowFailure: true });
+    last = `${out.stdout}${out.stderr}`.trim();
+    return out.status === 0;
+  }, limitMs);
+  return added ? undefined : last;
+}

@@ -25,8 +25,10 @@ import {
   type Engine,
   imageSuite,
   containerAoCounters,
+  addGobgpRoute,
 } from '../helpers/docker.js';
 import { isListening, keyEncodings, REPO, topology, type JsonLine } from '../helpers/lab.js';
+import { readCapture, TCP_OPTION_AO } from '../helpers/wire-capture.js';
 
 const COMPOSE = '/usr/bin/docker-compose';
 const COMPOSE_FILE = join(REPO, 'deploy', 'compose', 'docker-compose.yml');
@@ -157,13 +159,8 @@ function suite(archivePath: string): void {
   });
 
   t.test('a route injected into gobgpd reaches gobmp as BMP through both sidecars', async (tt) => {
-    let last = '';
-    const added = await pollEngine(() => {
-      const out = engine.docker(['exec', INITIATOR, 'gobgp', 'global', 'rib', 'add', ROUTE, '-a', 'ipv4'], { allowFailure: true });
-      last = `${out.stdout}${out.stderr}`;
-      return out.status === 0;
-    }, STEP_MS);
-    tt.ok(added, `docker exec ${INITIATOR} gobgp global rib add ${ROUTE} (${last.trim()})`);
+    const failed = await addGobgpRoute(engine, INITIATOR, ROUTE, STEP_MS);
+    tt.equal(failed, undefined, `docker exec ${INITIATOR} gobgp global rib add ${ROUTE}`);
     const arrived = await pollEngine(() => containerLogs(engine, TERMINATOR).includes('"203.0.113.0"'), STEP_MS);
     tt.ok(arrived, `gobmp dumped ${ROUTE} from the BMP Route Monitoring message`);
     if (arrived) tt.comment(`compose up -> route seen in gobmp's output ${seconds(Date.now() - upStartedMs)}`);
@@ -187,15 +184,11 @@ function suite(archivePath: string): void {
       running.kill('SIGINT');
       await exited;
     }
-    const fields = spawnSync('tshark', ['-r', capture, '-T', 'fields', '-e', 'frame.number', '-e', 'tcp.flags.syn', '-e', 'tcp.option_kind'], {
-      encoding: 'utf8',
-    });
-    tt.equal(fields.status, 0, `tshark read the capture: ${fields.stderr.trim()}`);
-    const segments = fields.stdout.trim().split('\n').filter((line) => line.length > 0).map((line) => line.split('\t'));
-    const unsigned = segments.filter((columns) => !(columns[2] ?? '').split(',').includes('29'));
+    const segments = readCapture(capture);
+    const unsigned = segments.filter((segment) => !segment.tsharkKinds.includes(TCP_OPTION_AO)).map((segment) => segment.frame);
     tt.ok(segments.length >= 4, `${segments.length} segments on port ${topology.wirePort} captured on the bridge and its veths`);
-    tt.ok(segments.some((columns) => columns[1] === '1'), 'the capture holds the handshake (a SYN)');
-    tt.same(unsigned.map((columns) => columns[0]), [], 'every captured segment carries the TCP-AO option (kind 29)');
+    tt.ok(segments.some((segment) => segment.syn), 'the capture holds the handshake (a SYN)');
+    tt.same(unsigned, [], 'every captured segment carries the TCP-AO option (kind 29)');
   });
 
   t.test('no key byte in docker-compose logs, docker-compose config or docker inspect', async (tt) => {

@@ -21,8 +21,10 @@ import {
   startEngine,
   type Engine,
   imageSuite,
+  addGobgpRoute,
 } from '../helpers/docker.js';
-import { keyEncodings, topology, type JsonLine } from '../helpers/lab.js';
+import { isListening, keyEncodings, topology } from '../helpers/lab.js';
+import { readCapture, TCP_OPTION_AO } from '../helpers/wire-capture.js';
 
 const { terminator: TERMINATOR_IMAGE, initiator: INITIATOR_IMAGE } = builtImages();
 
@@ -96,9 +98,6 @@ function suite(archivePath: string): void {
     return ['-v', `${key.file}:/run/secrets/tcpao_key:ro`, '-e', 'TCPAO_KEY_FILE=/run/secrets/tcpao_key'];
   }
 
-  const isListening = (line: JsonLine): boolean =>
-    line['event'] === 'listening' || line['event'] === 'listener_ao_installed';
-
   async function waitForListening(name: string): Promise<void> {
     const up = await pollEngine(() => containerJsonLines(engine, name).some(isListening) || !containerState(engine, name).running, STEP_MS);
     const state = containerState(engine, name);
@@ -109,13 +108,8 @@ function suite(archivePath: string): void {
 
   /** Injects the route into gobgpd, retrying while its API starts. */
   async function injectRoute(name: string): Promise<void> {
-    let last = '';
-    const added = await pollEngine(() => {
-      const out = engine.docker(['exec', name, 'gobgp', 'global', 'rib', 'add', ROUTE, '-a', 'ipv4'], { allowFailure: true });
-      last = `${out.stdout}${out.stderr}`;
-      return out.status === 0;
-    }, STEP_MS);
-    if (!added) throw new Error(`gobgp global rib add failed in ${name}: ${last}`);
+    const failed = await addGobgpRoute(engine, name, ROUTE, STEP_MS);
+    if (failed !== undefined) throw new Error(`gobgp global rib add failed in ${name}: ${failed}`);
   }
 
   const collectorHasRoute = (name: string): boolean => containerLogs(engine, name).includes('"203.0.113.0"');
@@ -177,10 +171,8 @@ function suite(archivePath: string): void {
 
     tcpdump.kill('SIGINT');
     await new Promise<void>((resolve) => tcpdump.once('exit', () => resolve()));
-    const fields = spawnSync('tshark', ['-r', capture, '-T', 'fields', '-e', 'frame.number', '-e', 'tcp.option_kind'], { encoding: 'utf8' });
-    tt.equal(fields.status, 0, `tshark read the capture: ${fields.stderr.trim()}`);
-    const segments = fields.stdout.trim().split('\n').filter((line) => line.length > 0);
-    const unsigned = segments.filter((line) => !(line.split('\t')[1] ?? '').split(',').includes('29'));
+    const segments = readCapture(capture);
+    const unsigned = segments.filter((segment) => !segment.tsharkKinds.includes(TCP_OPTION_AO)).map((segment) => segment.frame);
     tt.ok(segments.length >= 4, `${segments.length} wire segments captured between the containers`);
     tt.same(unsigned, [], 'every captured segment carries the TCP-AO option (kind 29)');
   });
