@@ -8,6 +8,8 @@
         "native/args.cc",
         "native/bindings.cc",
         "native/js_errors.cc",
+        "native/relay.cc",
+        "native/relay_bindings.cc",
         "native/tcp_ao.cc"
       ],
       "dependencies": [
@@ -20,7 +22,7 @@
       # exception out of the callback, which aborts the process.
       "defines": ["NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_VERSION=8", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "conditions": [
-        ["OS!='linux'", { "sources!": ["native/tcp_ao.cc"] }]
+        ["OS!='linux'", { "sources!": ["native/tcp_ao.cc", "native/relay.cc", "native/relay_bindings.cc"] }]
       ]
     }
   ]

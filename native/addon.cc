@@ -4,6 +4,7 @@
 
 #include "ao_connect.h"
 #include "bindings.h"
+#include "relay_bindings.h"
 
 namespace {
 
@@ -22,6 +23,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setKeepalive", Napi::Function::New(env, tcpao::SetKeepalive, "setKeepalive"));
   exports.Set("hardenProcess", Napi::Function::New(env, tcpao::HardenProcess, "hardenProcess"));
   exports.Set("takeEnv", Napi::Function::New(env, tcpao::TakeEnv, "takeEnv"));
+  exports.Set("relayInit", Napi::Function::New(env, tcpao::RelayInit, "relayInit"));
+  exports.Set("relayAdd", Napi::Function::New(env, tcpao::RelayAdd, "relayAdd"));
+  exports.Set("relayAbort", Napi::Function::New(env, tcpao::RelayAbort, "relayAbort"));
+  exports.Set("relayBytes", Napi::Function::New(env, tcpao::RelayBytes, "relayBytes"));
+  exports.Set("relayRelease", Napi::Function::New(env, tcpao::RelayRelease, "relayRelease"));
   return exports;
 }
 

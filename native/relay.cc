@@ -1,0 +1,425 @@
+// The native byte relay's epoll loop (relay.h). Edge-triggered: each fd is
+// registered once for EPOLLIN | EPOLLOUT | EPOLLRDHUP and never modified, so
+// a busy connection costs no epoll_ctl calls. Per direction at most one
+// buffer of kBufferBytes is in flight; while it is not fully written the
+// source is not read (backpressure), so a connection pins at most two
+// buffers. Buffers come from a free list and go back to it as soon as their
+// bytes are written, so an idle connection holds none.
+#include "relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <system_error>
+#include <utility>
+
+namespace tcpao {
+namespace {
+
+constexpr size_t kBufferBytes = 64 * 1024;
+// Chunks one direction may move per pass before the others get a turn.
+constexpr int kBudget = 16;
+// Buffers kept for reuse; more are freed once written.
+constexpr size_t kMaxFreeBuffers = 64;
+constexpr int kMaxEvents = 256;
+constexpr uint32_t kMinTickMs = 5;
+constexpr uint32_t kMaxTickMs = 1000;
+
+int64_t NowMs() {
+  struct timespec ts = {};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+}  // namespace
+
+struct RelayLoop::Conn {
+  // One fd's readiness as the edge-triggered events left it.
+  struct Side {
+    int fd = -1;
+    bool can_read = false;
+    bool can_write = false;
+    bool hangup = false;  // EPOLLRDHUP/EPOLLHUP/EPOLLERR seen: read until 0 or an error
+  };
+  // One direction: bytes read from sides[src] and not yet written to sides[dst].
+  struct Dir {
+    int src = 0;
+    int dst = 1;
+    char* buf = nullptr;
+    size_t off = 0;
+    size_t len = 0;
+    bool eof = false;       // the source sent its FIN
+    bool shut = false;      // the FIN was passed on: shutdown(dst, SHUT_WR)
+  };
+  // What an epoll event points at: the connection and which of its fds.
+  struct Tag {
+    Conn* conn;
+    int side;
+  };
+
+  uint64_t id = 0;
+  Side sides[2];
+  Dir dirs[2];
+  Tag tags[2];
+  uint32_t idle_ms = 0;
+  int64_t last_ms = 0;
+  bool queued = false;  // already in this pass's list
+  bool done = false;
+  std::shared_ptr<RelayCounters> counters;
+};
+
+RelayLoop::RelayLoop(std::function<void(const RelayEnd&)> on_end) : on_end_(std::move(on_end)) {}
+
+RelayLoop::~RelayLoop() {
+  Stop();
+  for (char* b : free_buffers_) free(b);
+}
+
+int RelayLoop::Start() {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) return -errno;
+  wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  int rc = 0;
+  if (wakefd_ < 0) {
+    rc = -errno;
+    goto out;
+  }
+  {
+    struct epoll_event ev = {};
+    ev.events = EPOLLIN;
+    ev.data.ptr = nullptr;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev) < 0) {
+      rc = -errno;
+      goto out;
+    }
+  }
+  try {
+    thread_ = std::thread([this] { Run(); });
+  } catch (const std::system_error& e) {
+    rc = -(e.code().value() != 0 ? e.code().value() : EAGAIN);
+    goto out;
+  }
+  return 0;
+out:
+  if (wakefd_ >= 0) close(wakefd_);
+  close(epfd_);
+  wakefd_ = epfd_ = -1;
+  return rc;
+}
+
+void RelayLoop::Stop() {
+  if (!thread_.joinable()) return;
+  stopping_.store(true);
+  uint64_t one = 1;
+  // The eventfd counter cannot overflow from these writes; a failure leaves
+  // the thread to notice stopping_ at its next wake-up.
+  (void)!write(wakefd_, &one, sizeof(one));
+  thread_.join();
+  close(wakefd_);
+  close(epfd_);
+  wakefd_ = epfd_ = -1;
+}
+
+void RelayLoop::Post(Command cmd) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.push_back(std::move(cmd));
+  }
+  uint64_t one = 1;
+  (void)!write(wakefd_, &one, sizeof(one));
+}
+
+int RelayLoop::Add(uint64_t id, int client_fd, int upstream_fd, uint32_t idle_ms,
+                   std::shared_ptr<RelayCounters> counters) {
+  if (!thread_.joinable()) return -EINVAL;
+  std::unique_ptr<Conn> c;
+  try {
+    c = std::make_unique<Conn>();
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  }
+  c->id = id;
+  c->sides[0].fd = client_fd;
+  c->sides[1].fd = upstream_fd;
+  c->dirs[1].src = 1;
+  c->dirs[1].dst = 0;
+  c->tags[0] = {c.get(), 0};
+  c->tags[1] = {c.get(), 1};
+  c->idle_ms = idle_ms;
+  c->counters = std::move(counters);
+  try {
+    Post({Command::kAdd, std::move(c), id});
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+void RelayLoop::Abort(uint64_t id) {
+  if (!thread_.joinable()) return;
+  Post({Command::kAbort, nullptr, id});
+}
+
+void RelayLoop::DrainCommands() {
+  uint64_t count = 0;
+  (void)!read(wakefd_, &count, sizeof(count));
+  std::vector<Command> cmds;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cmds.swap(pending_);
+  }
+  for (Command& cmd : cmds) {
+    if (cmd.op == Command::kAbort) {
+      auto it = conns_.find(cmd.id);
+      if (it != conns_.end() && !it->second->done) Finish(it->second.get(), RelayEndKind::kAborted, 0, nullptr);
+      continue;
+    }
+    Conn* c = cmd.conn.get();
+    c->last_ms = now_ms_;
+    conns_.emplace(c->id, std::move(cmd.conn));
+    if (c->idle_ms > 0) {
+      uint32_t tick = std::clamp(c->idle_ms / 4, kMinTickMs, kMaxTickMs);
+      tick_ms_ = tick_ms_ == 0 ? tick : std::min(tick_ms_, tick);
+    }
+    for (int s = 0; s < 2; s++) {
+      struct epoll_event ev = {};
+      ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+      ev.data.ptr = &c->tags[s];
+      if (epoll_ctl(epfd_, EPOLL_CTL_ADD, c->sides[s].fd, &ev) < 0) {
+        Finish(c, s == 0 ? RelayEndKind::kClientError : RelayEndKind::kUpstreamError, errno, "epoll_ctl");
+        break;
+      }
+    }
+  }
+}
+
+void RelayLoop::OnEvent(Conn* c, int side, uint32_t events) {
+  Conn::Side& s = c->sides[side];
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.can_read = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s.can_write = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.hangup = true;
+}
+
+void RelayLoop::Pump(Conn* c) {
+  bool more = false;
+  for (Conn::Dir& d : c->dirs) {
+    Conn::Side& src = c->sides[d.src];
+    Conn::Side& dst = c->sides[d.dst];
+    std::atomic<uint64_t>& count = d.src == 0 ? c->counters->client_to_upstream : c->counters->upstream_to_client;
+    const RelayEndKind src_error = d.src == 0 ? RelayEndKind::kClientError : RelayEndKind::kUpstreamError;
+    const RelayEndKind dst_error = d.dst == 0 ? RelayEndKind::kClientError : RelayEndKind::kUpstreamError;
+    int budget = kBudget;
+    for (;;) {
+      if (d.off < d.len) {
+        if (!dst.can_write) break;
+        ssize_t n = send(dst.fd, d.buf + d.off, d.len - d.off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            dst.can_write = false;
+            break;
+          }
+          Finish(c, dst_error, errno, "write");
+          return;
+        }
+        d.off += static_cast<size_t>(n);
+        count.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+        c->last_ms = now_ms_;
+        if (d.off < d.len) {
+          // A short write means the send buffer is full; EPOLLOUT comes when it has room.
+          dst.can_write = false;
+          break;
+        }
+        d.off = d.len = 0;
+        if (free_buffers_.size() < kMaxFreeBuffers) {
+          free_buffers_.push_back(d.buf);
+        } else {
+          free(d.buf);
+        }
+        d.buf = nullptr;
+        continue;
+      }
+      if (d.eof) {
+        if (!d.shut) {
+          d.shut = true;
+          if (shutdown(dst.fd, SHUT_WR) < 0 && errno != ENOTCONN) {
+            Finish(c, dst_error, errno, "shutdown");
+            return;
+          }
+        }
+        break;
+      }
+      if (!src.can_read) break;
+      if (budget-- == 0) {
+        more = true;
+        break;
+      }
+      if (d.buf == nullptr) {
+        if (!free_buffers_.empty()) {
+          d.buf = free_buffers_.back();
+          free_buffers_.pop_back();
+        } else {
+          d.buf = static_cast<char*>(malloc(kBufferBytes));
+          if (d.buf == nullptr) {
+            Finish(c, src_error, ENOMEM, "read");
+            return;
+          }
+        }
+      }
+      ssize_t n = recv(src.fd, d.buf, kBufferBytes, MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          src.can_read = false;
+          break;
+        }
+        Finish(c, src_error, errno, "read");
+        return;
+      }
+      if (n == 0) {
+        d.eof = true;
+        src.can_read = false;
+        continue;
+      }
+      c->last_ms = now_ms_;
+      // A short read emptied the receive queue; new data raises a new edge.
+      // After a hang-up edge keep reading until the FIN (0) or the error shows.
+      if (static_cast<size_t>(n) < kBufferBytes && !src.hangup) src.can_read = false;
+      d.off = 0;
+      d.len = static_cast<size_t>(n);
+    }
+  }
+  if (c->dirs[0].shut && c->dirs[1].shut) {
+    Finish(c, RelayEndKind::kClosed, 0, nullptr);
+    return;
+  }
+  if (more) hot_.push_back(c);
+}
+
+void RelayLoop::Finish(Conn* c, RelayEndKind kind, int err, const char* syscall) {
+  if (c->done) return;
+  c->done = true;
+  for (Conn::Side& s : c->sides) {
+    struct epoll_event ev = {};
+    // ENOENT when the add failed; either way the loop will not see the fd again.
+    (void)epoll_ctl(epfd_, EPOLL_CTL_DEL, s.fd, &ev);
+  }
+  for (Conn::Dir& d : c->dirs) {
+    if (d.buf == nullptr) continue;
+    if (free_buffers_.size() < kMaxFreeBuffers) {
+      free_buffers_.push_back(d.buf);
+    } else {
+      free(d.buf);
+    }
+    d.buf = nullptr;
+  }
+  RelayEnd end;
+  end.id = c->id;
+  end.kind = kind;
+  end.err = err;
+  end.syscall = syscall;
+  end.reset = kind != RelayEndKind::kClosed;
+  finished_.push_back(c->id);
+  on_end_(end);
+}
+
+void RelayLoop::SweepIdle(int64_t now_ms) {
+  for (auto& [id, conn] : conns_) {
+    Conn* c = conn.get();
+    if (c->done || c->idle_ms == 0) continue;
+    if (now_ms - c->last_ms >= static_cast<int64_t>(c->idle_ms)) Finish(c, RelayEndKind::kIdleTimeout, 0, nullptr);
+  }
+}
+
+void RelayLoop::Run() {
+  // Signals belong to Node's own handlers on the main thread.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  struct epoll_event events[kMaxEvents];
+  std::vector<Conn*> touched;
+  now_ms_ = NowMs();
+  int64_t last_sweep = now_ms_;
+  while (!stopping_.load()) {
+    int timeout = !hot_.empty() ? 0 : tick_ms_ > 0 ? static_cast<int>(tick_ms_) : -1;
+    int n = epoll_wait(epfd_, events, kMaxEvents, timeout);
+    if (n < 0 && errno != EINTR) break;
+    now_ms_ = NowMs();
+    touched.clear();
+    for (Conn* c : hot_) {
+      if (!c->done && !c->queued) {
+        c->queued = true;
+        touched.push_back(c);
+      }
+    }
+    hot_.clear();
+    bool commands = false;
+    for (int i = 0; i < n; i++) {
+      auto* tag = static_cast<Conn::Tag*>(events[i].data.ptr);
+      if (tag == nullptr) {
+        commands = true;
+        continue;
+      }
+      Conn* c = tag->conn;
+      if (c->done) continue;
+      OnEvent(c, tag->side, events[i].events);
+      if (!c->queued) {
+        c->queued = true;
+        touched.push_back(c);
+      }
+    }
+    for (Conn* c : touched) {
+      c->queued = false;
+      if (!c->done) Pump(c);
+    }
+    if (commands) DrainCommands();
+    if (tick_ms_ > 0 && now_ms_ - last_sweep >= tick_ms_) {
+      last_sweep = now_ms_;
+      SweepIdle(now_ms_);
+    }
+    if (!finished_.empty()) {
+      hot_.erase(std::remove_if(hot_.begin(), hot_.end(), [](Conn* c) { return c->done; }), hot_.end());
+      for (uint64_t id : finished_) conns_.erase(id);
+      finished_.clear();
+    }
+  }
+}
+
+int relay_release_fds(int client_fd, int upstream_fd, bool reset) {
+  int rc = 0;
+  for (int fd : {client_fd, upstream_fd}) {
+    if (fd < 0) continue;
+    if (reset) {
+      struct linger lg = {};
+      lg.l_onoff = 1;
+      lg.l_linger = 0;
+      if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0 && rc == 0) rc = -errno;
+    }
+    // No EINTR retry: on Linux the fd is released even when close() is interrupted.
+    if (close(fd) < 0 && rc == 0) rc = -errno;
+  }
+  return rc;
+}
+
+int relay_dup_fd(int fd) {
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return -errno;
+  int flags = fcntl(copy, F_GETFL);
+  if (flags < 0 || fcntl(copy, F_SETFL, flags | O_NONBLOCK) < 0) {
+    int err = errno;
+    close(copy);
+    return -err;
+  }
+  return copy;
+}
+
+}  // namespace tcpao
