@@ -83,6 +83,10 @@ void CallJs(Napi::Env env, Napi::Function on_end, RelayState* state, RelayEnd* e
                Napi::Number::New(env, static_cast<double>(e.counters->upstream_to_client.load())), error});
 }
 
+// The state is freed by its cleanup hook (after the loop thread is joined),
+// not by the instance-data finalizer.
+void KeepState(Napi::Env, RelayState*) {}
+
 RelayState* StateOf(Napi::Env env) { return env.GetInstanceData<RelayState>(); }
 
 RelayState* RequireState(const Napi::CallbackInfo& info) {
@@ -125,7 +129,7 @@ Napi::Value RelayInit(const Napi::CallbackInfo& info) {
   // Registered after the thread-safe function, so it runs before that one's
   // own cleanup: the loop thread is joined before the function goes away.
   napi_add_env_cleanup_hook(env, RelayState::Cleanup, state.get());
-  env.SetInstanceData<RelayState, nullptr>(state.release());
+  env.SetInstanceData<RelayState, KeepState>(state.release());
   return env.Undefined();
 }
 

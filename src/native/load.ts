@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 
 import { TcpAoError } from '../errors.js';
-import type { NativeAddon } from './types.js';
+import type { NativeAddon, NativeRelayAddon } from './types.js';
 
 const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'layout',
@@ -23,9 +23,28 @@ const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
 
 export const ADDON_PATH = path.resolve(__dirname, '..', '..', '..', 'build', 'Release', 'tcpao.node');
 
-function isNativeAddon(value: unknown): value is NativeAddon {
+const RELAY_FUNCTIONS: readonly (keyof NativeRelayAddon)[] = ['relayInit', 'relayAdd', 'relayAbort', 'relayBytes', 'relayRelease'];
+
+function exportsAll(value: unknown, names: readonly string[]): boolean {
   if (typeof value !== 'object' || value === null) return false;
-  return ADDON_FUNCTIONS.every((name) => typeof Reflect.get(value, name) === 'function');
+  return names.every((name) => typeof Reflect.get(value, name) === 'function');
+}
+
+function isNativeAddon(value: unknown): value is NativeAddon {
+  return exportsAll(value, ADDON_FUNCTIONS);
+}
+
+function isRelayAddon(value: unknown): value is NativeRelayAddon {
+  return exportsAll(value, RELAY_FUNCTIONS);
+}
+
+/** The native relay's functions of tcpao.node; ERR_TCPAO_ADDON_MISSING when an older build lacks them. */
+export function loadRelayAddon(file: string = ADDON_PATH): NativeRelayAddon {
+  const addon: unknown = loadAddon(file);
+  if (!isRelayAddon(addon)) {
+    throw new TcpAoError('ERR_TCPAO_ADDON_MISSING', `${file} has no native relay: rebuild it with npm run build:native`);
+  }
+  return addon;
 }
 
 /** Loads tcpao.node; ERR_TCPAO_ADDON_MISSING when it is absent or not ours. */

@@ -245,3 +245,20 @@ export interface NativeAddon {
   /** The variable's bytes (never a JS string), wiped from the environment; undefined when unset. */
   takeEnv(name: string): Uint8Array | undefined;
 }
+
+/** How the native relay loop says a connection ended (native/relay.h RelayEndKind). */
+export type NativeRelayEndKind = 'closed' | 'idle_timeout' | 'client_error' | 'upstream_error' | 'aborted';
+
+/** The native relay's exports of tcpao.node (native/relay_bindings.h). */
+export interface NativeRelayAddon {
+  /** Once per process: the function every ended connection is reported to, on the JS thread. */
+  relayInit(
+    onEnd: (id: number, kind: NativeRelayEndKind, clientToUpstream: number, upstreamToClient: number, error?: Error) => void,
+  ): void;
+  /** Duplicates both fds (F_DUPFD_CLOEXEC) and relays the copies. */
+  relayAdd(clientFd: number, upstreamFd: number, idleMs: number): { readonly id: number; readonly clientFd: number; readonly upstreamFd: number };
+  relayAbort(id: number): void;
+  relayBytes(id: number): [number, number];
+  /** Closes both fds of an ended relay; SO_LINGER 0 first when the loop or @reset asks for a reset. */
+  relayRelease(id: number, reset: boolean): void;
+}

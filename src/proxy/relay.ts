@@ -11,7 +11,10 @@ export type RelayEndReason =
 export interface RelayOptions {
   /** Close both legs after this long without traffic either way; 0 disables. */
   readonly idleTimeoutMs: number;
-  /** Runs before either leg is reset, while both file descriptors are still open. */
+  /**
+   * Runs before either leg is reset, while both file descriptors are still open.
+   * The native relay runs it at every end, clean or not, before it closes the fds.
+   */
   readonly beforeAbort?: () => void;
 }
 
@@ -31,6 +34,11 @@ export interface Relay {
   bytes(): { readonly clientToUpstream: number; readonly upstreamToClient: number };
   /** Ends the relay at once, resetting both legs so the peers know data was cut. */
   abort(reason: RelayEndReason): void;
+  /**
+   * The fds the relay holds for each leg, when they differ from the sockets' own
+   * (the native relay works on duplicates and destroys the sockets). Open until `done` settles.
+   */
+  readonly legFds?: { readonly client: number; readonly upstream: number };
 }
 
 /**

@@ -1,7 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { AoInfo, TcpAoBinding } from '../native/index.js';
-import { startRelay, type RelayEndReason } from './relay.js';
+import { canHandOff, startNativeRelay } from './native-relay.js';
+import { startRelay, type Relay, type RelayEndReason } from './relay.js';
 import { parseSocketAddress } from '../config/address.js';
 import type { RelaySettings } from '../policy/plan.js';
 import { SessionTracker } from './sessions.js';
@@ -42,6 +43,12 @@ export interface ProxyServerOptions {
   readonly binding: Pick<TcpAoBinding, 'setKeepalive' | 'socketFd'>;
   /** Stream buffer size of accepted sockets instead of Node's default; only the relay bench's what-if runs set it. */
   readonly highWaterMark?: number;
+  /**
+   * Who moves the bytes: `js` (relay.ts, stream pipes) or `native` (the addon's
+   * epoll thread, native-relay.ts). Connections whose sockets hold bytes in Node
+   * stay on the JS relay either way. Default `js`.
+   */
+  readonly relayEngine?: 'js' | 'native';
 }
 
 /**
@@ -207,23 +214,41 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     );
   });
 
+  /** The native relay when asked for and possible; otherwise the JS relay (with its own end-of-stream snapshots). */
+  const startEither = (client: Socket, legs: OpenedLegs, snapshot: (fd: number) => void): { relay: Relay; wireFd: number } => {
+    const { upstream, wire, wireFd } = legs;
+    if (options.relayEngine === 'native' && canHandOff(client, upstream)) {
+      let fd = -1;
+      try {
+        const relay = startNativeRelay(client, upstream, { idleTimeoutMs: settings.idleTimeoutMs, beforeAbort: () => snapshot(fd) });
+        const fds = relay.legFds ?? { client: -1, upstream: -1 };
+        // A plain leg (wireFd -1) has no AO counters; keep it that way.
+        fd = wireFd < 0 ? -1 : wire === client ? fds.client : fds.upstream;
+        return { relay, wireFd: fd };
+      } catch (error) {
+        log.warn({ event: 'native_relay_unavailable', err: error }, 'native relay hand-off failed; relaying in JS');
+      }
+    }
+    const jsSnapshot = () => {
+      if (!wire.destroyed) snapshot(wireFd);
+    };
+    wire.on('end', jsSnapshot);
+    wire.on('finish', jsSnapshot);
+    return { relay: startRelay(client, upstream, { idleTimeoutMs: settings.idleTimeoutMs, beforeAbort: jsSnapshot }), wireFd };
+  };
+
   const relayConnection = (id: number, peer: string, client: Socket, legs: OpenedLegs, connLog: Logger, ended: () => void) => {
     let lastCounters: Record<string, string | number> | undefined;
-    const snapshotCounters = () => {
-      if (legs.wire.destroyed) return;
+    const snapshotCounters = (fd: number) => {
+      if (fd < 0) return;
       try {
-        lastCounters = countersOf(handler.readAoInfo(legs.wireFd));
+        lastCounters = countersOf(handler.readAoInfo(fd));
       } catch {
         // The fd is already being torn down; keep the previous snapshot.
       }
     };
-    legs.wire.on('end', snapshotCounters);
-    legs.wire.on('finish', snapshotCounters);
-    const relay = startRelay(client, legs.upstream, {
-      idleTimeoutMs: settings.idleTimeoutMs,
-      beforeAbort: snapshotCounters,
-    });
-    sessions.add({ id, peer, wireFd: legs.wireFd, relay });
+    const { relay, wireFd } = startEither(client, legs, snapshotCounters);
+    sessions.add({ id, peer, wireFd, relay });
     connLog.info({ event: 'relay_started', ...legs.context }, 'relay started');
     void relay.done.then((result) => {
       ended();

@@ -1,0 +1,86 @@
+/**
+ * The typed face of the native relay (native/relay.h): hands two connected
+ * fds to the addon's epoll thread and brings each end back as one callback
+ * on the JS thread. The fds stay open after the end until release(), so the
+ * caller can still read the wire socket's AO counters (and rotation can
+ * still reach it) before they are closed.
+ */
+import { fromNativeError } from './errors.js';
+import { loadRelayAddon } from './load.js';
+import type { NativeRelayAddon, NativeRelayEndKind } from './types.js';
+
+export interface NativeRelayEnd {
+  readonly kind: NativeRelayEndKind;
+  readonly clientToUpstream: number;
+  readonly upstreamToClient: number;
+  /** The failed syscall's error (code, errno, syscall) for the error kinds. */
+  readonly error?: Error;
+}
+
+/** The relay's own copies of the two fds; valid until release(). */
+export interface NativeRelayHandle {
+  readonly id: number;
+  readonly clientFd: number;
+  readonly upstreamFd: number;
+}
+
+export interface NativeRelayEngine {
+  /** Relays duplicates of both fds; the caller then closes its own (destroys its sockets). */
+  add(clientFd: number, upstreamFd: number, idleMs: number, onEnd: (end: NativeRelayEnd) => void): NativeRelayHandle;
+  abort(id: number): void;
+  bytes(id: number): { readonly clientToUpstream: number; readonly upstreamToClient: number };
+  release(id: number, reset: boolean): void;
+}
+
+/** Builds the engine over an addon; @load runs on first use. */
+export function createRelayEngine(load: () => NativeRelayAddon): NativeRelayEngine {
+  let addon: NativeRelayAddon | undefined;
+  const waiting = new Map<number, (end: NativeRelayEnd) => void>();
+  const native = (): NativeRelayAddon => {
+    if (addon !== undefined) return addon;
+    const loaded = load();
+    loaded.relayInit((id, kind, clientToUpstream, upstreamToClient, error) => {
+      const onEnd = waiting.get(id);
+      waiting.delete(id);
+      try {
+        onEnd?.({ kind, clientToUpstream, upstreamToClient, ...(error === undefined ? {} : { error }) });
+      } catch (thrown) {
+        // Never let a JS exception unwind into the addon's callback; surface it as uncaught instead.
+        process.nextTick(() => {
+          throw thrown;
+        });
+      }
+    });
+    addon = loaded;
+    return addon;
+  };
+  const call = <T>(context: string, fn: (a: NativeRelayAddon) => T): T => {
+    const a = native();
+    try {
+      return fn(a);
+    } catch (err) {
+      throw fromNativeError(err, context);
+    }
+  };
+  return {
+    add(clientFd, upstreamFd, idleMs, onEnd) {
+      const handle = call(`relayAdd fds ${clientFd}, ${upstreamFd}`, (a) => a.relayAdd(clientFd, upstreamFd, idleMs));
+      waiting.set(handle.id, onEnd);
+      return handle;
+    },
+    abort: (id) => call(`relayAbort ${id}`, (a) => a.relayAbort(id)),
+    bytes(id) {
+      const [clientToUpstream, upstreamToClient] = call(`relayBytes ${id}`, (a) => a.relayBytes(id));
+      return { clientToUpstream, upstreamToClient };
+    },
+    release: (id, reset) => call(`relayRelease ${id}`, (a) => a.relayRelease(id, reset)),
+  };
+}
+
+let sharedEngine: NativeRelayEngine | undefined;
+
+/** The engine over build/Release/tcpao.node, loaded on first use. */
+export function defaultRelayEngine(): NativeRelayEngine {
+  sharedEngine ??= createRelayEngine(() => loadRelayAddon());
+  return sharedEngine;
+}
