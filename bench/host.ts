@@ -5,7 +5,8 @@
  *
  * Usage: node dist/bench/host.js [--targets direct,relay,socat,haproxy] [--quick] [--out FILE]
  * What-if targets: "relay-hwm-<bytes>" runs the harness with that highWaterMark on
- * both legs; "relay-noidle" without the idle timer (idle_timeout_secs = 0);
+ * both legs; "relay-noidle" without the idle timer (idle_timeout_secs = 0); "relay-js" and
+ * "relay-native" pin the relay engine (server.ts relayEngine) whatever its default;
  * "socat-b<bytes>" is socat with a larger transfer block than its 8192-byte default.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +25,9 @@ function helperInstance(helper: Helper, port: number, role: string): ProxyInstan
 
 const direct: ProxyFactory = async (targetPort) => ({ port: targetPort, processes: {}, stop: async () => undefined });
 
-function relay(knobs: { readonly highWaterMark?: number; readonly idleTimeoutMs?: number } = {}): ProxyFactory {
+function relay(
+  knobs: { readonly highWaterMark?: number; readonly idleTimeoutMs?: number; readonly relayEngine?: 'js' | 'native' } = {},
+): ProxyFactory {
   return async (targetPort) => {
     const args = { listenHost: HOST, targetHost: HOST, targetPort, ...knobs };
     const helper = startHelper('relay harness', process.execPath, [HARNESS_SCRIPT, JSON.stringify(args)]);
@@ -89,7 +92,9 @@ function factoryFor(name: string): ProxyFactory {
   const waterMark = /^relay-hwm-(\d+)$/.exec(name);
   if (waterMark !== null) return relay({ highWaterMark: Number(waterMark[1]) });
   if (name === 'relay-noidle') return relay({ idleTimeoutMs: 0 });
-  throw new Error(`unknown target ${name}; known: direct, relay, socat, socat-b<bytes>, haproxy, relay-hwm-<bytes>, relay-noidle`);
+  if (name === 'relay-js') return relay({ relayEngine: 'js' });
+  if (name === 'relay-native') return relay({ relayEngine: 'native' });
+  throw new Error(`unknown target ${name}; known: direct, relay, relay-js, relay-native, socat, socat-b<bytes>, haproxy, relay-hwm-<bytes>, relay-noidle`);
 }
 
 function flag(name: string): string | undefined {
@@ -133,6 +138,8 @@ async function main(): Promise<void> {
   const comparisons: (readonly [string, string])[] = [
     ...['socat', 'haproxy', 'direct', ...targets.filter((name) => name.startsWith('socat-b'))].map((peer) => ['relay', peer] as const),
     ...targets.filter((name) => name.startsWith('relay-')).map((variant) => [variant, 'relay'] as const),
+    // The native relay against the peers and the JS relay, whichever engine `relay` runs.
+    ...['socat', 'haproxy', 'direct', 'relay-js'].map((peer) => ['relay-native', peer] as const),
   ].filter(([top, bottom]) => top in figures && bottom in figures);
   const ratios = Object.fromEntries(
     comparisons.map(([top, bottom]) => [`${top}/${bottom}`, ratiosOf(figures[top] as Figures, figures[bottom] as Figures)]),

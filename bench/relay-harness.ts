@@ -4,9 +4,10 @@
  * with the plain test handler, so every connection takes the production accept
  * path (caps, paused half-open legs, socket settings, idle timeout, startRelay).
  *
- * Argument: one JSON object {listenHost, targetHost, targetPort, highWaterMark?, idleTimeoutMs?}.
+ * Argument: one JSON object {listenHost, targetHost, targetPort, highWaterMark?, idleTimeoutMs?, relayEngine?}.
  * The optional fields are what-if knobs: highWaterMark (bytes) for both legs
- * instead of Node's default, idleTimeoutMs instead of the config default (0 = off).
+ * instead of Node's default, idleTimeoutMs instead of the config default (0 = off),
+ * relayEngine ('js' or 'native') instead of the server's default.
  * Prints {"event":"listening","port":N}.
  */
 import { once } from 'node:events';
@@ -25,6 +26,7 @@ interface HarnessArgs {
   readonly targetPort: number;
   readonly highWaterMark?: number;
   readonly idleTimeoutMs?: number;
+  readonly relayEngine?: 'js' | 'native';
 }
 
 const defaults: RelaySettings = {
@@ -44,6 +46,7 @@ async function main(): Promise<void> {
     handler: createPlainHandler({ host: args.targetHost, port: args.targetPort }, { ...settings, ...waterMark }),
     binding: defaultBinding(),
     ...waterMark,
+    ...(args.relayEngine === undefined ? {} : { relayEngine: args.relayEngine }),
   });
   proxy.server.listen({ host: args.listenHost, port: 0, backlog: 4_096 });
   await once(proxy.server, 'listening');
