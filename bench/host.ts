@@ -7,6 +7,7 @@
  * What-if targets: "relay-hwm-<bytes>" runs the harness with that highWaterMark on
  * both legs; "relay-noidle" without the idle timer (idle_timeout_secs = 0); "relay-js" and
  * "relay-native" pin the relay engine (server.ts relayEngine) whatever its default;
+ * "relay-native-copy" is the native relay without splice (every byte through its buffer);
  * "socat-b<bytes>" is socat with a larger transfer block than its 8192-byte default.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,7 +27,7 @@ function helperInstance(helper: Helper, port: number, role: string): ProxyInstan
 const direct: ProxyFactory = async (targetPort) => ({ port: targetPort, processes: {}, stop: async () => undefined });
 
 function relay(
-  knobs: { readonly highWaterMark?: number; readonly idleTimeoutMs?: number; readonly relayEngine?: 'js' | 'native' } = {},
+  knobs: { readonly highWaterMark?: number; readonly idleTimeoutMs?: number; readonly relayEngine?: 'js' | 'native'; readonly relaySplice?: boolean } = {},
 ): ProxyFactory {
   return async (targetPort) => {
     const args = { listenHost: HOST, targetHost: HOST, targetPort, ...knobs };
@@ -94,7 +95,8 @@ function factoryFor(name: string): ProxyFactory {
   if (name === 'relay-noidle') return relay({ idleTimeoutMs: 0 });
   if (name === 'relay-js') return relay({ relayEngine: 'js' });
   if (name === 'relay-native') return relay({ relayEngine: 'native' });
-  throw new Error(`unknown target ${name}; known: direct, relay, relay-js, relay-native, socat, socat-b<bytes>, haproxy, relay-hwm-<bytes>, relay-noidle`);
+  if (name === 'relay-native-copy') return relay({ relayEngine: 'native', relaySplice: false });
+  throw new Error(`unknown target ${name}; known: direct, relay, relay-js, relay-native, relay-native-copy, socat, socat-b<bytes>, haproxy, relay-hwm-<bytes>, relay-noidle`);
 }
 
 function flag(name: string): string | undefined {
@@ -140,6 +142,7 @@ async function main(): Promise<void> {
     ...targets.filter((name) => name.startsWith('relay-')).map((variant) => [variant, 'relay'] as const),
     // The native relay against the peers and the JS relay, whichever engine `relay` runs.
     ...['socat', 'haproxy', 'direct', 'relay-js'].map((peer) => ['relay-native', peer] as const),
+    ['relay-native-copy', 'relay-native'] as const,
   ].filter(([top, bottom]) => top in figures && bottom in figures);
   const ratios = Object.fromEntries(
     comparisons.map(([top, bottom]) => [`${top}/${bottom}`, ratiosOf(figures[top] as Figures, figures[bottom] as Figures)]),

@@ -7,7 +7,8 @@
  * Argument: one JSON object {listenHost, targetHost, targetPort, highWaterMark?, idleTimeoutMs?, relayEngine?}.
  * The optional fields are what-if knobs: highWaterMark (bytes) for both legs
  * instead of Node's default, idleTimeoutMs instead of the config default (0 = off),
- * relayEngine ('js' or 'native') instead of the server's default.
+ * relayEngine ('js' or 'native') instead of the server's default, relaySplice (native
+ * relay: false to copy bulk through a buffer instead of splicing it).
  * Prints {"event":"listening","port":N}.
  */
 import { once } from 'node:events';
@@ -15,7 +16,7 @@ import { once } from 'node:events';
 import pino from 'pino';
 
 import { GLOBAL_DEFAULTS } from '../src/config/schema.js';
-import { defaultBinding } from '../src/native/index.js';
+import { defaultBinding, defaultRelayEngine } from '../src/native/index.js';
 import { relaySettingsFrom, type RelaySettings } from '../src/policy/plan.js';
 import { createProxyServer } from '../src/proxy/server.js';
 import { createPlainHandler } from '../test/helpers/plain-handler.js';
@@ -27,6 +28,8 @@ interface HarnessArgs {
   readonly highWaterMark?: number;
   readonly idleTimeoutMs?: number;
   readonly relayEngine?: 'js' | 'native';
+  /** Native relay only: false copies every byte through a buffer instead of splicing bulk directions. */
+  readonly relaySplice?: boolean;
 }
 
 const defaults: RelaySettings = {
@@ -47,6 +50,7 @@ async function main(): Promise<void> {
     binding: defaultBinding(),
     ...waterMark,
     ...(args.relayEngine === undefined ? {} : { relayEngine: args.relayEngine }),
+    ...(args.relaySplice === undefined ? {} : { nativeRelay: defaultRelayEngine({ splice: args.relaySplice }) }),
   });
   proxy.server.listen({ host: args.listenHost, port: 0, backlog: 4_096 });
   await once(proxy.server, 'listening');

@@ -26,6 +26,8 @@ namespace tcpao {
 namespace {
 
 constexpr size_t kBufferBytes = 64 * 1024;
+// The pipe a splicing direction moves bytes through; also its bound on bytes in flight.
+constexpr int kPipeBytes = 256 * 1024;
 // Chunks one direction may move per pass before the others get a turn.
 constexpr int kBudget = 16;
 // Buffers kept for reuse; more are freed once written.
@@ -59,6 +61,25 @@ struct RelayLoop::Conn {
     size_t len = 0;
     bool eof = false;       // the source sent its FIN
     bool shut = false;      // the FIN was passed on: shutdown(dst, SHUT_WR)
+    int pipe_r = -1;        // splice mode: the pipe, and how many bytes are in it
+    int pipe_w = -1;
+    size_t in_pipe = 0;
+
+    // Best effort: a direction without a pipe keeps copying through its buffer.
+    void OpenPipe() {
+      int fds[2];
+      if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) return;
+      // A smaller pipe (the user's pipe quota is spent) only costs more syscalls.
+      (void)fcntl(fds[1], F_SETPIPE_SZ, kPipeBytes);
+      pipe_r = fds[0];
+      pipe_w = fds[1];
+    }
+    void ClosePipe() {
+      if (pipe_r >= 0) close(pipe_r);
+      if (pipe_w >= 0) close(pipe_w);
+      pipe_r = pipe_w = -1;
+      in_pipe = 0;
+    }
   };
   // What an epoll event points at: the connection and which of its fds.
   struct Tag {
@@ -77,7 +98,8 @@ struct RelayLoop::Conn {
   std::shared_ptr<RelayCounters> counters;
 };
 
-RelayLoop::RelayLoop(std::function<void(const RelayEnd&)> on_end) : on_end_(std::move(on_end)) {}
+RelayLoop::RelayLoop(std::function<void(const RelayEnd&)> on_end, bool splice)
+    : on_end_(std::move(on_end)), splice_(splice) {}
 
 RelayLoop::~RelayLoop() {
   Stop();
@@ -219,6 +241,27 @@ void RelayLoop::Pump(Conn* c) {
     const RelayEndKind dst_error = d.dst == 0 ? RelayEndKind::kClientError : RelayEndKind::kUpstreamError;
     int budget = kBudget;
     for (;;) {
+      if (d.in_pipe > 0) {
+        if (!dst.can_write) break;
+        ssize_t n = splice(d.pipe_r, nullptr, dst.fd, nullptr, d.in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          if (errno == EAGAIN) {
+            dst.can_write = false;
+            break;
+          }
+          Finish(c, dst_error, errno, "splice");
+          return;
+        }
+        d.in_pipe -= static_cast<size_t>(n);
+        count.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+        c->last_ms = now_ms_;
+        if (d.in_pipe > 0) {
+          dst.can_write = false;
+          break;
+        }
+        continue;
+      }
       if (d.off < d.len) {
         if (!dst.can_write) break;
         ssize_t n = send(dst.fd, d.buf + d.off, d.len - d.off, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -263,6 +306,28 @@ void RelayLoop::Pump(Conn* c) {
         more = true;
         break;
       }
+      if (d.pipe_w >= 0) {
+        ssize_t n = splice(src.fd, nullptr, d.pipe_w, nullptr, kPipeBytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          if (errno == EAGAIN) {
+            // The pipe is empty here, so EAGAIN means the socket is.
+            src.can_read = false;
+            break;
+          }
+          Finish(c, src_error, errno, "splice");
+          return;
+        }
+        if (n == 0) {
+          d.eof = true;
+          src.can_read = false;
+          continue;
+        }
+        // No short-read shortcut: tcp_splice_read() also stops when the pipe runs out of slots.
+        c->last_ms = now_ms_;
+        d.in_pipe = static_cast<size_t>(n);
+        continue;
+      }
       if (d.buf == nullptr) {
         if (!free_buffers_.empty()) {
           d.buf = free_buffers_.back();
@@ -296,6 +361,8 @@ void RelayLoop::Pump(Conn* c) {
       if (static_cast<size_t>(n) < kBufferBytes && !src.hangup) src.can_read = false;
       d.off = 0;
       d.len = static_cast<size_t>(n);
+      // A full buffer looks like bulk: move the rest of this direction with splice.
+      if (splice_ && static_cast<size_t>(n) == kBufferBytes) d.OpenPipe();
     }
   }
   if (c->dirs[0].shut && c->dirs[1].shut) {
@@ -314,13 +381,17 @@ void RelayLoop::Finish(Conn* c, RelayEndKind kind, int err, const char* syscall)
     (void)epoll_ctl(epfd_, EPOLL_CTL_DEL, s.fd, &ev);
   }
   for (Conn::Dir& d : c->dirs) {
-    if (d.buf == nullptr) continue;
+    if (d.buf == nullptr) {
+      d.ClosePipe();
+      continue;
+    }
     if (free_buffers_.size() < kMaxFreeBuffers) {
       free_buffers_.push_back(d.buf);
     } else {
       free(d.buf);
     }
     d.buf = nullptr;
+    d.ClosePipe();
   }
   RelayEnd end;
   end.id = c->id;

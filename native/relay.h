@@ -45,8 +45,10 @@ struct RelayEnd {
 
 class RelayLoop {
  public:
-  // @on_end runs on the loop thread, once per connection.
-  explicit RelayLoop(std::function<void(const RelayEnd&)> on_end);
+  // @on_end runs on the loop thread, once per connection. With @splice a
+  // direction that fills a whole buffer switches to splice(2) through its
+  // own pipe, so bulk bytes never cross user space.
+  RelayLoop(std::function<void(const RelayEnd&)> on_end, bool splice);
   ~RelayLoop();
   RelayLoop(const RelayLoop&) = delete;
   RelayLoop& operator=(const RelayLoop&) = delete;
@@ -97,6 +99,7 @@ class RelayLoop {
   std::vector<Conn*> hot_;                                     // connections with work left after a pass
   uint32_t tick_ms_ = 0;                                       // idle sweep period; 0: no sweep
   int64_t now_ms_ = 0;
+  bool splice_ = false;
 };
 
 // relay_release_fds() - close both legs of an ended connection, first setting

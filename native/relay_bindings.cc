@@ -31,7 +31,7 @@ using EndFn = Napi::TypedThreadSafeFunction<RelayState, RelayEnd, CallJs>;
 // Per environment; touched only on the JS thread (the loop thread only
 // calls tsfn.NonBlockingCall()).
 struct RelayState {
-  explicit RelayState(napi_env e) : env(e), loop([this](const RelayEnd& end) { OnEnd(end); }) {}
+  RelayState(napi_env e, bool splice) : env(e), loop([this](const RelayEnd& end) { OnEnd(end); }, splice) {}
 
   void OnEnd(const RelayEnd& end) {
     auto* copy = new RelayEnd(end);
@@ -118,7 +118,8 @@ Napi::Value RelayInit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsFunction()) throw InvalidArgument(env, "onEnd", "onEnd must be a function");
   if (StateOf(env) != nullptr) throw InvalidArgument(env, "onEnd", "relayInit() was already called");
-  auto state = std::make_unique<RelayState>(env);
+  bool splice = info[1].IsObject() && info[1].As<Napi::Object>().Get("splice").ToBoolean().Value();
+  auto state = std::make_unique<RelayState>(env, splice);
   state->tsfn = EndFn::New(env, info[0].As<Napi::Function>(), "tcpao:relay", 0, 1, state.get());
   state->tsfn.Unref(env);
   int rc = state->loop.Start();

@@ -7,9 +7,10 @@
 
 namespace tcpao {
 
-// relayInit(onEnd): sets the function the loop reports each ended connection
-// to, onEnd(id, kind, clientToUpstream, upstreamToClient, error?), and starts
-// the loop thread. Once per environment.
+// relayInit(onEnd, {splice}): sets the function the loop reports each ended
+// connection to, onEnd(id, kind, clientToUpstream, upstreamToClient, error?),
+// and starts the loop thread (bulk directions splice through a pipe when
+// splice is true). Once per environment.
 Napi::Value RelayInit(const Napi::CallbackInfo& info);
 // relayAdd(clientFd, upstreamFd, idleMs): duplicates both fds (F_DUPFD_CLOEXEC)
 // and relays the duplicates; returns {id, clientFd, upstreamFd} (the copies).

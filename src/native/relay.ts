@@ -32,8 +32,13 @@ export interface NativeRelayEngine {
   release(id: number, reset: boolean): void;
 }
 
+export interface RelayEngineOptions {
+  /** Bulk directions move through a pipe with splice(2) instead of a user-space buffer. */
+  readonly splice: boolean;
+}
+
 /** Builds the engine over an addon; @load runs on first use. */
-export function createRelayEngine(load: () => NativeRelayAddon): NativeRelayEngine {
+export function createRelayEngine(load: () => NativeRelayAddon, options: RelayEngineOptions = { splice: true }): NativeRelayEngine {
   let addon: NativeRelayAddon | undefined;
   const waiting = new Map<number, (end: NativeRelayEnd) => void>();
   const native = (): NativeRelayAddon => {
@@ -50,7 +55,7 @@ export function createRelayEngine(load: () => NativeRelayAddon): NativeRelayEngi
           throw thrown;
         });
       }
-    });
+    }, { splice: options.splice });
     addon = loaded;
     return addon;
   };
@@ -79,8 +84,8 @@ export function createRelayEngine(load: () => NativeRelayAddon): NativeRelayEngi
 
 let sharedEngine: NativeRelayEngine | undefined;
 
-/** The engine over build/Release/tcpao.node, loaded on first use. */
-export function defaultRelayEngine(): NativeRelayEngine {
-  sharedEngine ??= createRelayEngine(() => loadRelayAddon());
+/** The engine over build/Release/tcpao.node, loaded on first use; the options count on the first call only. */
+export function defaultRelayEngine(options?: RelayEngineOptions): NativeRelayEngine {
+  sharedEngine ??= createRelayEngine(() => loadRelayAddon(), options);
   return sharedEngine;
 }

@@ -254,6 +254,7 @@ export interface NativeRelayAddon {
   /** Once per process: the function every ended connection is reported to, on the JS thread. */
   relayInit(
     onEnd: (id: number, kind: NativeRelayEndKind, clientToUpstream: number, upstreamToClient: number, error?: Error) => void,
+    options: { readonly splice: boolean },
   ): void;
   /** Duplicates both fds (F_DUPFD_CLOEXEC) and relays the copies. */
   relayAdd(clientFd: number, upstreamFd: number, idleMs: number): { readonly id: number; readonly clientFd: number; readonly upstreamFd: number };

@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { AoInfo, TcpAoBinding } from '../native/index.js';
+import type { AoInfo, NativeRelayEngine, TcpAoBinding } from '../native/index.js';
 import { canHandOff, startNativeRelay } from './native-relay.js';
 import { startRelay, type Relay, type RelayEndReason } from './relay.js';
 import { parseSocketAddress } from '../config/address.js';
@@ -49,6 +49,8 @@ export interface ProxyServerOptions {
    * stay on the JS relay either way. Default `js`.
    */
   readonly relayEngine?: 'js' | 'native';
+  /** The addon's relay for `native`; defaultRelayEngine() unless injected. */
+  readonly nativeRelay?: NativeRelayEngine;
 }
 
 /**
@@ -220,7 +222,11 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     if (options.relayEngine === 'native' && canHandOff(client, upstream)) {
       let fd = -1;
       try {
-        const relay = startNativeRelay(client, upstream, { idleTimeoutMs: settings.idleTimeoutMs, beforeAbort: () => snapshot(fd) });
+        const relay = startNativeRelay(client, upstream, {
+          idleTimeoutMs: settings.idleTimeoutMs,
+          beforeAbort: () => snapshot(fd),
+          ...(options.nativeRelay === undefined ? {} : { engine: options.nativeRelay }),
+        });
         const fds = relay.legFds ?? { client: -1, upstream: -1 };
         // A plain leg (wireFd -1) has no AO counters; keep it that way.
         fd = wireFd < 0 ? -1 : wire === client ? fds.client : fds.upstream;
