@@ -25,7 +25,7 @@
 namespace tcpao {
 namespace {
 
-constexpr size_t kBufferBytes = 64 * 1024;
+constexpr size_t kBufferBytes = size_t{64} * 1024;
 // The pipe a splicing direction moves bytes through; also its bound on bytes in flight.
 constexpr int kPipeBytes = 256 * 1024;
 // Chunks one direction may move per pass before the others get a turn.
@@ -59,9 +59,9 @@ struct RelayLoop::Conn {
     char* buf = nullptr;
     size_t off = 0;
     size_t len = 0;
-    bool eof = false;       // the source sent its FIN
-    bool shut = false;      // the FIN was passed on: shutdown(dst, SHUT_WR)
-    int pipe_r = -1;        // splice mode: the pipe, and how many bytes are in it
+    bool eof = false;   // the source sent its FIN
+    bool shut = false;  // the FIN was passed on: shutdown(dst, SHUT_WR)
+    int pipe_r = -1;    // splice mode: the pipe, and how many bytes are in it
     int pipe_w = -1;
     size_t in_pipe = 0;
 

@@ -38,9 +38,9 @@ struct RelayCounters {
 struct RelayEnd {
   uint64_t id = 0;
   RelayEndKind kind = RelayEndKind::kClosed;
-  int err = 0;                     // positive errno for the error kinds
-  const char* syscall = nullptr;   // "read", "write", "shutdown", "getsockopt(SO_ERROR)"
-  bool reset = false;              // the legs must be reset (SO_LINGER 0), not closed
+  int err = 0;                    // positive errno for the error kinds
+  const char* syscall = nullptr;  // "read", "write", "shutdown", "getsockopt(SO_ERROR)"
+  bool reset = false;             // the legs must be reset (SO_LINGER 0), not closed
 };
 
 class RelayLoop {
@@ -81,7 +81,7 @@ class RelayLoop {
   void Run();
   void Post(Command cmd);
   void DrainCommands();
-  void OnEvent(Conn* c, int fd, uint32_t events);
+  void OnEvent(Conn* c, int side, uint32_t events);
   void Pump(Conn* c);
   void Finish(Conn* c, RelayEndKind kind, int err, const char* syscall);
   void SweepIdle(int64_t now_ms);

@@ -137,6 +137,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   let accepting = true;
 
   const countRefusal = (reason: string) => refusals.set(reason, (refusals.get(reason) ?? 0) + 1);
+  // A closure over the address alone: a relayed connection keeps it, and must not keep its accept-time scope (the client socket).
+  const releaser = (address: string) => () => release(address);
   const release = (address: string) => {
     const left = (perPeer.get(address) ?? 1) - 1;
     if (left <= 0) perPeer.delete(address);
@@ -191,7 +193,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
           if (legs.wire !== client) legs.wire.resetAndDestroy();
           throw error;
         }
-        relayConnection(id, peer, client, legs, connLog, () => release(address));
+        relayConnection(id, peer, client, legs, connLog, releaser(address));
       })
       .catch((error: unknown) => {
         pending.delete(client);
@@ -216,25 +218,29 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     );
   });
 
+  /** The native relay, or undefined if the hand-off failed; its closures hold the fd and snapshot, not the sockets. */
+  const startNative = (client: Socket, legs: OpenedLegs, snapshot: (fd: number) => void): { relay: Relay; wireFd: number } | undefined => {
+    let fd = -1;
+    try {
+      const relay = startNativeRelay(client, legs.upstream, {
+        idleTimeoutMs: settings.idleTimeoutMs,
+        beforeAbort: () => snapshot(fd),
+        ...(options.nativeRelay === undefined ? {} : { engine: options.nativeRelay }),
+      });
+      const fds = relay.legFds ?? { client: -1, upstream: -1 };
+      fd = legs.wireFd < 0 ? -1 : legs.wire === client ? fds.client : fds.upstream; // a plain leg (-1) has no AO counters
+      return { relay, wireFd: fd };
+    } catch (error) {
+      log.warn({ event: 'native_relay_unavailable', err: error }, 'native relay hand-off failed; relaying in JS');
+      return undefined;
+    }
+  };
+
   /** The native relay when asked for and possible; otherwise the JS relay (with its own end-of-stream snapshots). */
   const startEither = (client: Socket, legs: OpenedLegs, snapshot: (fd: number) => void): { relay: Relay; wireFd: number } => {
+    const native = options.relayEngine === 'native' && canHandOff(client, legs.upstream) ? startNative(client, legs, snapshot) : undefined;
+    if (native !== undefined) return native;
     const { upstream, wire, wireFd } = legs;
-    if (options.relayEngine === 'native' && canHandOff(client, upstream)) {
-      let fd = -1;
-      try {
-        const relay = startNativeRelay(client, upstream, {
-          idleTimeoutMs: settings.idleTimeoutMs,
-          beforeAbort: () => snapshot(fd),
-          ...(options.nativeRelay === undefined ? {} : { engine: options.nativeRelay }),
-        });
-        const fds = relay.legFds ?? { client: -1, upstream: -1 };
-        // A plain leg (wireFd -1) has no AO counters; keep it that way.
-        fd = wireFd < 0 ? -1 : wire === client ? fds.client : fds.upstream;
-        return { relay, wireFd: fd };
-      } catch (error) {
-        log.warn({ event: 'native_relay_unavailable', err: error }, 'native relay hand-off failed; relaying in JS');
-      }
-    }
     const jsSnapshot = () => {
       if (!wire.destroyed) snapshot(wireFd);
     };
