@@ -28,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("relayAbort", Napi::Function::New(env, tcpao::RelayAbort, "relayAbort"));
   exports.Set("relayBytes", Napi::Function::New(env, tcpao::RelayBytes, "relayBytes"));
   exports.Set("relayRelease", Napi::Function::New(env, tcpao::RelayRelease, "relayRelease"));
+  exports.Set("relayStats", Napi::Function::New(env, tcpao::RelayStatsOf, "relayStats"));
   return exports;
 }
 

@@ -153,6 +153,7 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   limits.Set("maxKeepaliveSecs", Napi::Number::New(env, kMaxKeepaliveSecs));
   limits.Set("maxKeepaliveProbes", Napi::Number::New(env, kMaxKeepaliveProbes));
   limits.Set("maxIfindex", Napi::Number::New(env, kMaxIfindex));
+  limits.Set("relayEarlyMaxBytes", Napi::Number::New(env, static_cast<double>(kRelayEarlyMaxBytes)));
   limits.Set("maxPort", Napi::Number::New(env, kMaxPort));
   limits.Set("maxBacklog", Napi::Number::New(env, kMaxBacklog));
   out.Set("limits", limits);

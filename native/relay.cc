@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -25,7 +26,7 @@
 namespace tcpao {
 namespace {
 
-constexpr size_t kBufferBytes = size_t{64} * 1024;
+constexpr size_t kBufferBytes = kRelayEarlyMaxBytes;
 // The pipe a splicing direction moves bytes through; also its bound on bytes in flight.
 constexpr int kPipeBytes = 256 * 1024;
 // Chunks one direction may move per pass before the others get a turn.
@@ -35,6 +36,23 @@ constexpr size_t kMaxFreeBuffers = 64;
 constexpr int kMaxEvents = 256;
 constexpr uint32_t kMinTickMs = 5;
 constexpr uint32_t kMaxTickMs = 1000;
+
+// What every loop in the process holds right now; read by RelayLoop::Stats().
+std::atomic<int64_t> g_buffers{0};
+std::atomic<int64_t> g_pipes{0};
+std::atomic<int64_t> g_conns{0};
+
+char* AllocBuffer() {
+  auto* buf = static_cast<char*>(malloc(kBufferBytes));
+  if (buf != nullptr) g_buffers.fetch_add(1, std::memory_order_relaxed);
+  return buf;
+}
+
+void FreeBuffer(char* buf) {
+  if (buf == nullptr) return;
+  free(buf);
+  g_buffers.fetch_sub(1, std::memory_order_relaxed);
+}
 
 int64_t NowMs() {
   struct timespec ts = {};
@@ -69,12 +87,14 @@ struct RelayLoop::Conn {
     void OpenPipe() {
       int fds[2];
       if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) return;
+      g_pipes.fetch_add(1, std::memory_order_relaxed);
       // A smaller pipe (the user's pipe quota is spent) only costs more syscalls.
       (void)fcntl(fds[1], F_SETPIPE_SZ, kPipeBytes);
       pipe_r = fds[0];
       pipe_w = fds[1];
     }
     void ClosePipe() {
+      if (pipe_r >= 0) g_pipes.fetch_sub(1, std::memory_order_relaxed);
       if (pipe_r >= 0) close(pipe_r);
       if (pipe_w >= 0) close(pipe_w);
       pipe_r = pipe_w = -1;
@@ -86,6 +106,18 @@ struct RelayLoop::Conn {
     Conn* conn;
     int side;
   };
+
+  // Finish() has handed buffers and pipes back already; this frees a
+  // connection that never finished (the loop stopped, or a failed Add()).
+  Conn() = default;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  ~Conn() {
+    for (Dir& d : dirs) {
+      FreeBuffer(d.buf);
+      d.ClosePipe();
+    }
+  }
 
   uint64_t id = 0;
   Side sides[2];
@@ -103,7 +135,7 @@ RelayLoop::RelayLoop(std::function<void(const RelayEnd&)> on_end, bool splice)
 
 RelayLoop::~RelayLoop() {
   Stop();
-  for (char* b : free_buffers_) free(b);
+  for (char* b : free_buffers_) FreeBuffer(b);
 }
 
 int RelayLoop::Start() {
@@ -161,13 +193,22 @@ void RelayLoop::Post(Command cmd) {
 }
 
 int RelayLoop::Add(uint64_t id, int client_fd, int upstream_fd, uint32_t idle_ms,
-                   std::shared_ptr<RelayCounters> counters) {
+                   std::shared_ptr<RelayCounters> counters, const RelayEarlyBytes (&early)[2]) {
   if (!thread_.joinable()) return -EINVAL;
+  if (early[0].len > kRelayEarlyMaxBytes || early[1].len > kRelayEarlyMaxBytes) return -EMSGSIZE;
   std::unique_ptr<Conn> c;
   try {
     c = std::make_unique<Conn>();
   } catch (const std::bad_alloc&) {
     return -ENOMEM;
+  }
+  // Copied here, on the owner's thread: the loop only ever sees its own buffers.
+  for (int d = 0; d < 2; d++) {
+    if (early[d].len == 0) continue;
+    c->dirs[d].buf = AllocBuffer();
+    if (c->dirs[d].buf == nullptr) return -ENOMEM;
+    memcpy(c->dirs[d].buf, early[d].data, early[d].len);
+    c->dirs[d].len = early[d].len;
   }
   c->id = id;
   c->sides[0].fd = client_fd;
@@ -208,6 +249,7 @@ void RelayLoop::DrainCommands() {
     Conn* c = cmd.conn.get();
     c->last_ms = now_ms_;
     conns_.emplace(c->id, std::move(cmd.conn));
+    g_conns.fetch_add(1, std::memory_order_relaxed);
     if (c->idle_ms > 0) {
       uint32_t tick = std::clamp(c->idle_ms / 4, kMinTickMs, kMaxTickMs);
       tick_ms_ = tick_ms_ == 0 ? tick : std::min(tick_ms_, tick);
@@ -286,7 +328,7 @@ void RelayLoop::Pump(Conn* c) {
         if (free_buffers_.size() < kMaxFreeBuffers) {
           free_buffers_.push_back(d.buf);
         } else {
-          free(d.buf);
+          FreeBuffer(d.buf);
         }
         d.buf = nullptr;
         continue;
@@ -333,7 +375,7 @@ void RelayLoop::Pump(Conn* c) {
           d.buf = free_buffers_.back();
           free_buffers_.pop_back();
         } else {
-          d.buf = static_cast<char*>(malloc(kBufferBytes));
+          d.buf = AllocBuffer();
           if (d.buf == nullptr) {
             Finish(c, src_error, ENOMEM, "read");
             return;
@@ -388,7 +430,7 @@ void RelayLoop::Finish(Conn* c, RelayEndKind kind, int err, const char* syscall)
     if (free_buffers_.size() < kMaxFreeBuffers) {
       free_buffers_.push_back(d.buf);
     } else {
-      free(d.buf);
+      FreeBuffer(d.buf);
     }
     d.buf = nullptr;
     d.ClosePipe();
@@ -401,6 +443,14 @@ void RelayLoop::Finish(Conn* c, RelayEndKind kind, int err, const char* syscall)
   end.reset = kind != RelayEndKind::kClosed;
   finished_.push_back(c->id);
   on_end_(end);
+}
+
+RelayStats RelayLoop::Stats() {
+  RelayStats out;
+  out.connections = g_conns.load(std::memory_order_relaxed);
+  out.buffers = g_buffers.load(std::memory_order_relaxed);
+  out.pipes = g_pipes.load(std::memory_order_relaxed);
+  return out;
 }
 
 void RelayLoop::SweepIdle(int64_t now_ms) {
@@ -459,7 +509,9 @@ void RelayLoop::Run() {
     }
     if (!finished_.empty()) {
       hot_.erase(std::remove_if(hot_.begin(), hot_.end(), [](Conn* c) { return c->done; }), hot_.end());
-      for (uint64_t id : finished_) conns_.erase(id);
+      for (uint64_t id : finished_) {
+        if (conns_.erase(id) > 0) g_conns.fetch_sub(1, std::memory_order_relaxed);
+      }
       finished_.clear();
     }
   }

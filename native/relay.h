@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tcp_ao_limits.h"
+
 namespace tcpao {
 
 // Why a relayed connection ended, as the loop saw it.
@@ -43,6 +45,19 @@ struct RelayEnd {
   bool reset = false;             // the legs must be reset (SO_LINGER 0), not closed
 };
 
+// Bytes read ahead by the owner before the hand-off (at most kRelayEarlyMaxBytes).
+struct RelayEarlyBytes {
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+};
+
+// What the native relay holds across every loop of the process.
+struct RelayStats {
+  int64_t connections = 0;  // relayed and not yet ended
+  int64_t buffers = 0;      // relay buffers allocated, in use or kept for reuse
+  int64_t pipes = 0;        // splice pipes open
+};
+
 class RelayLoop {
  public:
   // @on_end runs on the loop thread, once per connection. With @splice a
@@ -61,14 +76,21 @@ class RelayLoop {
   // sockets the caller gives up) until both directions closed, an error, the
   // idle time (0: none) or Abort(). The loop owns neither fd: they are closed
   // only by relay_release_fds() after the end was reported.
-  // Result: 0, or -errno.
-  int Add(uint64_t id, int client_fd, int upstream_fd, uint32_t idle_ms, std::shared_ptr<RelayCounters> counters);
+  // @early[0] (client to upstream) and @early[1] (upstream to client) are bytes
+  // the owner had already read from a source; each is written first, before
+  // anything new is read from that source. At most kRelayEarlyMaxBytes each.
+  // Result: 0, or -errno (-EMSGSIZE for early bytes over the limit).
+  int Add(uint64_t id, int client_fd, int upstream_fd, uint32_t idle_ms, std::shared_ptr<RelayCounters> counters,
+          const RelayEarlyBytes (&early)[2]);
 
   // abort() - end the connection with kAborted (if it has not ended yet).
   void Abort(uint64_t id);
 
   // stop() - end the thread; connections still open are left to the owner.
   void Stop();
+
+  // stats() - the process-wide figures; safe from any thread.
+  static RelayStats Stats();
 
  private:
   struct Conn;

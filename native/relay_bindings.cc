@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <memory>
+#include <string>
 #include <unordered_map>
 
 #include "js_errors.h"
@@ -104,6 +105,22 @@ int FdArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return static_cast<int>(v);
 }
 
+// An optional Uint8Array of early bytes; undefined is none.
+RelayEarlyBytes EarlyArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  RelayEarlyBytes early;
+  if (info[i].IsUndefined()) return early;
+  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw InvalidArgument(info.Env(), name, std::string(name) + " must be a Uint8Array");
+  }
+  auto bytes = info[i].As<Napi::Uint8Array>();
+  if (bytes.ByteLength() > kRelayEarlyMaxBytes) {
+    throw InvalidArgument(info.Env(), name, std::string(name) + " must be at most " + std::to_string(kRelayEarlyMaxBytes) + " bytes");
+  }
+  early.data = bytes.Data();
+  early.len = bytes.ByteLength();
+  return early;
+}
+
 Entry& EntryArg(const Napi::CallbackInfo& info, RelayState* state, uint64_t* id) {
   if (!info[0].IsNumber()) throw InvalidArgument(info.Env(), "id", "id must be a relay id");
   *id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
@@ -142,6 +159,7 @@ Napi::Value RelayAdd(const Napi::CallbackInfo& info) {
   if (!info[2].IsNumber()) throw InvalidArgument(env, "idleMs", "idleMs must be a number");
   double idle = info[2].As<Napi::Number>().DoubleValue();
   if (!(idle >= 0 && idle <= 4294967295.0)) throw InvalidArgument(env, "idleMs", "idleMs must be 0 to 2^32-1");
+  const RelayEarlyBytes early[2] = {EarlyArg(info, 3, "clientEarly"), EarlyArg(info, 4, "upstreamEarly")};
 
   UniqueFd c(relay_dup_fd(client));
   if (c.get() < 0) throw ErrnoError(env, -c.release(), "fcntl", "F_DUPFD_CLOEXEC");
@@ -149,7 +167,7 @@ Napi::Value RelayAdd(const Napi::CallbackInfo& info) {
   if (u.get() < 0) throw ErrnoError(env, -u.release(), "fcntl", "F_DUPFD_CLOEXEC");
   auto counters = std::make_shared<RelayCounters>();
   uint64_t id = state->next_id++;
-  int rc = state->loop.Add(id, c.get(), u.get(), static_cast<uint32_t>(idle), counters);
+  int rc = state->loop.Add(id, c.get(), u.get(), static_cast<uint32_t>(idle), counters, early);
   if (rc < 0) throw ErrnoError(env, -rc, "relay add", nullptr);
   Entry e;
   e.client_fd = c.release();
@@ -180,6 +198,16 @@ Napi::Value RelayBytes(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(env, 2);
   out.Set(0u, Napi::Number::New(env, static_cast<double>(e.counters->client_to_upstream.load())));
   out.Set(1u, Napi::Number::New(env, static_cast<double>(e.counters->upstream_to_client.load())));
+  return out;
+}
+
+Napi::Value RelayStatsOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const RelayStats stats = RelayLoop::Stats();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("connections", Napi::Number::New(env, static_cast<double>(stats.connections)));
+  out.Set("buffers", Napi::Number::New(env, static_cast<double>(stats.buffers)));
+  out.Set("pipes", Napi::Number::New(env, static_cast<double>(stats.pipes)));
   return out;
 }
 

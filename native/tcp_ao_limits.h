@@ -26,6 +26,9 @@ constexpr int kMaxKeepaliveProbes = 127;
 constexpr int kMaxIfindex = 2147483647;
 constexpr int kMaxPort = 65535;
 constexpr int kMaxBacklog = 65535;
+// Bytes Node had read ahead on one leg that the native relay takes over at
+// hand-off: one relay buffer's worth per direction.
+constexpr size_t kRelayEarlyMaxBytes = size_t{64} * 1024;
 
 }  // namespace tcpao
 

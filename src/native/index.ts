@@ -9,5 +9,5 @@ export { aesCmac, cmacKdfKey, secureBytes } from './cmac.js';
 export { fromNativeError, UNSUPPORTED_REASON } from './errors.js';
 export * from './limits.js';
 export { ADDON_PATH, loadAddon, loadRelayAddon } from './load.js';
-export { createRelayEngine, defaultRelayEngine, type NativeRelayEnd, type NativeRelayEngine, type NativeRelayHandle, type RelayEngineOptions } from './relay.js';
+export { createRelayEngine, defaultRelayEngine, type NativeRelayEarlyBytes, type NativeRelayEnd, type NativeRelayEngine, type NativeRelayHandle, type RelayEngineOptions } from './relay.js';
 export * from './types.js';

@@ -29,6 +29,8 @@ export const MAX_IFINDEX = 2_147_483_647;
 export const MAX_PORT = 65_535;
 /** The kernel clamps a larger backlog to net.core.somaxconn anyway. */
 export const MAX_BACKLOG = 65_535;
+/** Bytes Node read ahead on one leg that the native relay takes over at hand-off (one relay buffer). */
+export const RELAY_EARLY_MAX_BYTES = 64 * 1024;
 
 /** The limits the addon exports in layout().limits, under the names it uses. */
 export const NATIVE_LIMITS: Readonly<Record<string, number>> = Object.freeze({
@@ -42,4 +44,5 @@ export const NATIVE_LIMITS: Readonly<Record<string, number>> = Object.freeze({
   maxIfindex: MAX_IFINDEX,
   maxPort: MAX_PORT,
   maxBacklog: MAX_BACKLOG,
+  relayEarlyMaxBytes: RELAY_EARLY_MAX_BYTES,
 });

@@ -23,7 +23,7 @@ const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = [
 
 export const ADDON_PATH = path.resolve(__dirname, '..', '..', '..', 'build', 'Release', 'tcpao.node');
 
-const RELAY_FUNCTIONS: readonly (keyof NativeRelayAddon)[] = ['relayInit', 'relayAdd', 'relayAbort', 'relayBytes', 'relayRelease'];
+const RELAY_FUNCTIONS: readonly (keyof NativeRelayAddon)[] = ['relayInit', 'relayAdd', 'relayAbort', 'relayBytes', 'relayRelease', 'relayStats'];
 
 function exportsAll(value: unknown, names: readonly string[]): boolean {
   if (typeof value !== 'object' || value === null) return false;

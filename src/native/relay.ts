@@ -7,7 +7,7 @@
  */
 import { fromNativeError } from './errors.js';
 import { loadRelayAddon } from './load.js';
-import type { NativeRelayAddon, NativeRelayEndKind } from './types.js';
+import type { NativeRelayAddon, NativeRelayEndKind, NativeRelayStats } from './types.js';
 
 export interface NativeRelayEnd {
   readonly kind: NativeRelayEndKind;
@@ -24,12 +24,26 @@ export interface NativeRelayHandle {
   readonly upstreamFd: number;
 }
 
+/** Bytes already read from a leg before the hand-off, relayed ahead of anything new. */
+export interface NativeRelayEarlyBytes {
+  readonly client?: Uint8Array;
+  readonly upstream?: Uint8Array;
+}
+
 export interface NativeRelayEngine {
   /** Relays duplicates of both fds; the caller then closes its own (destroys its sockets). */
-  add(clientFd: number, upstreamFd: number, idleMs: number, onEnd: (end: NativeRelayEnd) => void): NativeRelayHandle;
+  add(
+    clientFd: number,
+    upstreamFd: number,
+    idleMs: number,
+    onEnd: (end: NativeRelayEnd) => void,
+    early?: NativeRelayEarlyBytes,
+  ): NativeRelayHandle;
   abort(id: number): void;
   bytes(id: number): { readonly clientToUpstream: number; readonly upstreamToClient: number };
   release(id: number, reset: boolean): void;
+  /** What the relay holds right now, across the process. */
+  stats(): NativeRelayStats;
 }
 
 export interface RelayEngineOptions {
@@ -68,8 +82,10 @@ export function createRelayEngine(load: () => NativeRelayAddon, options: RelayEn
     }
   };
   return {
-    add(clientFd, upstreamFd, idleMs, onEnd) {
-      const handle = call(`relayAdd fds ${clientFd}, ${upstreamFd}`, (a) => a.relayAdd(clientFd, upstreamFd, idleMs));
+    add(clientFd, upstreamFd, idleMs, onEnd, early = {}) {
+      const handle = call(`relayAdd fds ${clientFd}, ${upstreamFd}`, (a) =>
+        a.relayAdd(clientFd, upstreamFd, idleMs, early.client, early.upstream),
+      );
       waiting.set(handle.id, onEnd);
       return handle;
     },
@@ -79,6 +95,7 @@ export function createRelayEngine(load: () => NativeRelayAddon, options: RelayEn
       return { clientToUpstream, upstreamToClient };
     },
     release: (id, reset) => call(`relayRelease ${id}`, (a) => a.relayRelease(id, reset)),
+    stats: () => call('relayStats', (a) => a.relayStats()),
   };
 }
 

@@ -249,6 +249,12 @@ export interface NativeAddon {
 /** How the native relay loop says a connection ended (native/relay.h RelayEndKind). */
 export type NativeRelayEndKind = 'closed' | 'idle_timeout' | 'client_error' | 'upstream_error' | 'aborted';
 
+export interface NativeRelayStats {
+  readonly connections: number;
+  readonly buffers: number;
+  readonly pipes: number;
+}
+
 /** The native relay's exports of tcpao.node (native/relay_bindings.h). */
 export interface NativeRelayAddon {
   /** Once per process: the function every ended connection is reported to, on the JS thread. */
@@ -256,9 +262,21 @@ export interface NativeRelayAddon {
     onEnd: (id: number, kind: NativeRelayEndKind, clientToUpstream: number, upstreamToClient: number, error?: Error) => void,
     options: { readonly splice: boolean },
   ): void;
-  /** Duplicates both fds (F_DUPFD_CLOEXEC) and relays the copies. */
-  relayAdd(clientFd: number, upstreamFd: number, idleMs: number): { readonly id: number; readonly clientFd: number; readonly upstreamFd: number };
+  /**
+   * Duplicates both fds (F_DUPFD_CLOEXEC) and relays the copies. @clientEarly and
+   * @upstreamEarly are bytes already read from that leg (at most
+   * RELAY_EARLY_MAX_BYTES each), written to the other leg first.
+   */
+  relayAdd(
+    clientFd: number,
+    upstreamFd: number,
+    idleMs: number,
+    clientEarly?: Uint8Array,
+    upstreamEarly?: Uint8Array,
+  ): { readonly id: number; readonly clientFd: number; readonly upstreamFd: number };
   relayAbort(id: number): void;
+  /** What the relay holds across the process: connections not yet ended, buffers allocated, splice pipes open. */
+  relayStats(): NativeRelayStats;
   relayBytes(id: number): [number, number];
   /** Closes both fds of an ended relay; SO_LINGER 0 first when the loop or @reset asks for a reset. */
   relayRelease(id: number, reset: boolean): void;

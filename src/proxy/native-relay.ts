@@ -7,13 +7,22 @@
  * net.Sockets are then destroyed. Destroying a socket makes libuv drop the fd
  * from its epoll set and close it; the connection lives on in the duplicate,
  * which only the relay thread reads and writes. No FIN or RST is sent by that
- * close, because another fd still refers to the socket. Sockets with bytes
- * buffered in Node (read ahead, or a write still queued) are not handed off:
- * canHandOff() says so and the caller keeps the JS relay for them.
+ * close, because another fd still refers to the socket. Bytes Node already
+ * read from a leg (an app that speaks first, such as a BGP OPEN) go with the
+ * hand-off and are written to the other leg before anything new. A socket
+ * with a write still queued in Node, or more read ahead than one relay
+ * buffer, is not handed off: canHandOff() says so and the caller keeps the JS
+ * relay for it.
  */
 import type { Socket } from 'node:net';
 
-import { defaultRelayEngine, socketFd, type NativeRelayEnd, type NativeRelayEngine } from '../native/index.js';
+import {
+  defaultRelayEngine,
+  RELAY_EARLY_MAX_BYTES,
+  socketFd,
+  type NativeRelayEnd,
+  type NativeRelayEngine,
+} from '../native/index.js';
 import type { Relay, RelayEndReason, RelayOptions, RelayResult } from './relay.js';
 
 export interface NativeRelayOptions extends RelayOptions {
@@ -21,10 +30,10 @@ export interface NativeRelayOptions extends RelayOptions {
   readonly engine?: NativeRelayEngine;
 }
 
-/** True when both sockets are connected, open, and hold no bytes in Node's own buffers. */
+/** True when both sockets are connected and open, queue no write in Node, and read ahead at most one relay buffer. */
 export function canHandOff(client: Socket, upstream: Socket): boolean {
   return [client, upstream].every((leg) => {
-    if (leg.destroyed || leg.connecting || leg.readableLength > 0 || leg.writableLength > 0) return false;
+    if (leg.destroyed || leg.connecting || leg.writableLength > 0 || leg.readableLength > RELAY_EARLY_MAX_BYTES) return false;
     try {
       socketFd(leg);
       return true;
@@ -32,6 +41,22 @@ export function canHandOff(client: Socket, upstream: Socket): boolean {
       return false;
     }
   });
+}
+
+/** The bytes Node read ahead on @leg, taken out of its buffer; undefined when there are none. */
+function takeReadAhead(leg: Socket): Buffer | undefined {
+  const chunks: Buffer[] = [];
+  while (leg.readableLength > 0) {
+    const chunk: unknown = leg.read();
+    if (!Buffer.isBuffer(chunk)) break;
+    chunks.push(chunk);
+  }
+  if (leg.readableLength > 0) {
+    // Put back what was taken so the JS relay the caller falls back to still has it.
+    for (const chunk of chunks.reverse()) leg.unshift(chunk);
+    throw new Error('a socket holds read-ahead bytes that are not a Buffer');
+  }
+  return chunks.length === 0 ? undefined : Buffer.concat(chunks);
 }
 
 const REASONS: Readonly<Record<NativeRelayEnd['kind'], RelayEndReason>> = {
@@ -73,7 +98,24 @@ export function startNativeRelay(client: Socket, upstream: Socket, options: Nati
     settle(final);
   };
 
-  const handle = engine.add(socketFd(client), socketFd(upstream), options.idleTimeoutMs, onEnd);
+  const clientFd = socketFd(client);
+  const upstreamFd = socketFd(upstream);
+  let clientEarly: Buffer | undefined;
+  let upstreamEarly: Buffer | undefined;
+  let handle: ReturnType<NativeRelayEngine['add']>;
+  try {
+    clientEarly = takeReadAhead(client);
+    upstreamEarly = takeReadAhead(upstream);
+    handle = engine.add(clientFd, upstreamFd, options.idleTimeoutMs, onEnd, {
+      ...(clientEarly === undefined ? {} : { client: clientEarly }),
+      ...(upstreamEarly === undefined ? {} : { upstream: upstreamEarly }),
+    });
+  } catch (error) {
+    // The caller relays in JS instead: give the sockets their bytes back.
+    if (clientEarly !== undefined) client.unshift(clientEarly);
+    if (upstreamEarly !== undefined) upstream.unshift(upstreamEarly);
+    throw error;
+  }
   client.destroy();
   upstream.destroy();
 

@@ -44,9 +44,10 @@ export interface ProxyServerOptions {
   /** Stream buffer size of accepted sockets instead of Node's default; only the relay bench's what-if runs set it. */
   readonly highWaterMark?: number;
   /**
-   * Who moves the bytes: `js` (relay.ts, stream pipes) or `native` (the addon's
-   * epoll thread, native-relay.ts). Connections whose sockets hold bytes in Node
-   * stay on the JS relay either way. Default `js`.
+   * Who moves the bytes: `native` (the addon's epoll thread, native-relay.ts;
+   * the default) or `js` (relay.ts, stream pipes). A connection the native relay
+   * cannot take (a write still queued in Node, an addon without the relay) is
+   * relayed in JS; relay_started names the engine either way.
    */
   readonly relayEngine?: 'js' | 'native';
   /** The addon's relay for `native`; defaultRelayEngine() unless injected. */
@@ -238,7 +239,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
 
   /** The native relay when asked for and possible; otherwise the JS relay (with its own end-of-stream snapshots). */
   const startEither = (client: Socket, legs: OpenedLegs, snapshot: (fd: number) => void): { relay: Relay; wireFd: number } => {
-    const native = options.relayEngine === 'native' && canHandOff(client, legs.upstream) ? startNative(client, legs, snapshot) : undefined;
+    const wanted = options.relayEngine ?? 'native';
+    const native = wanted === 'native' && canHandOff(client, legs.upstream) ? startNative(client, legs, snapshot) : undefined;
     if (native !== undefined) return native;
     const { upstream, wire, wireFd } = legs;
     const jsSnapshot = () => {
@@ -261,7 +263,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     };
     const { relay, wireFd } = startEither(client, legs, snapshotCounters);
     sessions.add({ id, peer, wireFd, relay });
-    connLog.info({ event: 'relay_started', ...legs.context }, 'relay started');
+    const engine = relay.legFds === undefined ? 'js' : 'native';
+    connLog.info({ event: 'relay_started', engine, ...legs.context }, 'relay started');
     void relay.done.then((result) => {
       ended();
       connLog.info(

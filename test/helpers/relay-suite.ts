@@ -252,8 +252,44 @@ export function relaySuite(t: Test, engine: RelayEngine): void {
     await eventLine(lines, 'relay_started', 1);
     const [session] = proxy.sessions.list();
     t.equal(session?.relay.legFds !== undefined, engine === 'native', `the connection is relayed by the ${engine} relay`);
+    t.equal((await eventLine(lines, 'relay_started', 1))['engine'], engine, 'relay_started names the engine');
     t.notOk(lines.some((line) => line['event'] === 'native_relay_unavailable'), 'no fall-back to the other relay');
     client.end();
+  });
+
+  t.test('bytes Node read on either leg before the relay started are relayed first, in order', async (t) => {
+    const app = await appServer(t, (socket) => {
+      socket.write('banner from the app;');
+      void readToEnd(socket).then((received) => socket.end(`app got: ${received.toString()}`));
+    });
+    // Hold the connection in setup until Node has read ahead on both legs, as
+    // it does when an app (a BGP speaker's OPEN) or a client speaks first.
+    const readAhead = (handler: ConnectionHandler): ConnectionHandler => ({
+      readAoInfo: (fd) => handler.readAoInfo(fd),
+      open: async (client, id) => {
+        const legs = await handler.open(client, id);
+        // Both legs are paused until now; read(0) makes Node start reading ahead.
+        client.read(0);
+        legs.upstream.read(0);
+        const ready = await pollUntil(() => client.readableLength > 0 && legs.upstream.readableLength > 0, WAIT_LIMIT_MS, 5);
+        if (!ready) throw new Error('Node read nothing ahead on one of the legs');
+        return legs;
+      },
+    });
+    const { port, lines } = await startPlainProxy(t, app.port, {}, readAhead);
+    const { socket: client } = await dial(t, port);
+    client.write('client speaks first;');
+    const started = await eventLine(lines, 'relay_started', 1);
+    t.equal(started['engine'], engine, `the ${engine} relay took the connection with bytes read ahead`);
+    client.end(' and more');
+    t.equal(
+      (await readToEnd(client)).toString(),
+      'banner from the app;app got: client speaks first; and more',
+      'both directions kept every byte, the read-ahead ones first',
+    );
+    const closed = await eventLine(lines, 'connection_closed', 1);
+    t.equal(closed['reason'], 'closed');
+    t.equal(closed['bytesClientToUpstream'], 'client speaks first; and more'.length, 'read-ahead bytes are counted');
   });
 
   t.test('16 MiB each way through an echo app arrive intact and are counted', async (t) => {
@@ -283,6 +319,22 @@ export function relaySuite(t: Test, engine: RelayEngine): void {
     const closed = await eventLine(lines, 'connection_closed', 1);
     t.equal(closed['reason'], 'upstream_error');
     t.equal(typeof closed['error'], 'string', 'the error is in the closing line');
+  });
+
+  t.test('an app that sends and then resets makes the proxy reset the client, not close it with a FIN', async (t) => {
+    const app = await appServer(t, (socket) => {
+      socket.once('data', () => socket.write(Buffer.alloc(1_024, 7), () => socket.resetAndDestroy()));
+    });
+    const { port, lines } = await startPlainProxy(t, app.port);
+    const { socket: client } = await dial(t, port);
+    const ending = new Promise<string>((resolve) => {
+      client.once('end', () => resolve('a FIN'));
+      client.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    });
+    client.resume();
+    client.write('go');
+    t.equal(await ending, 'ECONNRESET', 'the client learns that data was cut');
+    t.equal((await eventLine(lines, 'connection_closed', 1))['reason'], 'upstream_error');
   });
 
   t.test('a client that resets makes the proxy reset the app leg (client_error)', async (t) => {
