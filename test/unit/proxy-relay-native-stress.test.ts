@@ -117,10 +117,8 @@ t.test('2,000 connections with random fates: no lost byte, no fd, buffer or pipe
   });
   const { proxy, port, lines } = await startPlainProxy(t, app.port, { maxConnections: CONNECTIONS, maxConnectionsPerPeer: CONNECTIONS }, undefined, 'native');
 
-  const openClients = new Map<number, string>();
   const dial = async (plan: Plan): Promise<string | undefined> => {
     const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-    socket.once('connect', () => openClients.set(plan.token, `client port ${socket.localPort ?? '?'}`));
     const result = collect(socket);
     await once(socket, 'connect');
     const header = Buffer.alloc(HEADER_BYTES);
@@ -156,9 +154,12 @@ t.test('2,000 connections with random fates: no lost byte, no fd, buffer or pipe
       await result;
       return undefined;
     }
+    // libuv reports a reset that lands right behind data as EOF; a write after
+    // it tells the two apart: it fails on a reset socket and goes through after a FIN.
+    socket.once('end', () => socket.write('after the end'));
     socket.write(header);
     const { reset } = await result;
-    return reset ? undefined : `the client (port ${socket.localPort ?? '?'}) was closed, not reset, after the app reset`;
+    return reset ? undefined : 'the client was closed, not reset, after the app reset';
   };
 
   // Warm up: the relay thread, its epoll set and eventfd exist from the first connection on.
@@ -179,7 +180,7 @@ t.test('2,000 connections with random fates: no lost byte, no fd, buffer or pipe
     while (next < plans.length) {
       const plan = plans[next++];
       if (plan === undefined) return;
-      const failure = await Promise.race([dial(plan), delay(WAIT_LIMIT_MS).then(() => `no end within ${WAIT_LIMIT_MS} ms (${openClients.get(plan.token) ?? '?'})`)]);
+      const failure = await Promise.race([dial(plan), delay(WAIT_LIMIT_MS).then(() => `no end within ${WAIT_LIMIT_MS} ms`)]);
       if (failure !== undefined) failures.push(`connection ${plan.token} (${plan.fate}, ${plan.size} bytes): ${failure}`);
     }
   };
