@@ -5,9 +5,8 @@
  *
  * Usage: node dist/bench/host.js [--targets direct,relay,socat,haproxy] [--quick] [--out FILE]
  * What-if targets: "relay-hwm-<bytes>" runs the harness with that highWaterMark on
- * both legs; "relay-noidle" without the idle timer (idle_timeout_secs = 0); "relay-js" and
- * "relay-native" pin the relay engine (server.ts relayEngine) whatever its default;
- * "relay-native-copy" is the native relay without splice (every byte through its buffer);
+ * both legs; "relay-noidle" without the idle timer (idle_timeout_secs = 0);
+ * "relay-copy" is the relay without splice (every byte through its buffer);
  * "socat-b<bytes>" is socat with a larger transfer block than its 8192-byte default.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,7 +26,7 @@ function helperInstance(helper: Helper, port: number, role: string): ProxyInstan
 const direct: ProxyFactory = async (targetPort) => ({ port: targetPort, processes: {}, stop: async () => undefined });
 
 function relay(
-  knobs: { readonly highWaterMark?: number; readonly idleTimeoutMs?: number; readonly relayEngine?: 'js' | 'native'; readonly relaySplice?: boolean } = {},
+  knobs: { readonly highWaterMark?: number; readonly idleTimeoutMs?: number; readonly relaySplice?: boolean } = {},
 ): ProxyFactory {
   return async (targetPort) => {
     const args = { listenHost: HOST, targetHost: HOST, targetPort, ...knobs };
@@ -93,10 +92,8 @@ function factoryFor(name: string): ProxyFactory {
   const waterMark = /^relay-hwm-(\d+)$/.exec(name);
   if (waterMark !== null) return relay({ highWaterMark: Number(waterMark[1]) });
   if (name === 'relay-noidle') return relay({ idleTimeoutMs: 0 });
-  if (name === 'relay-js') return relay({ relayEngine: 'js' });
-  if (name === 'relay-native') return relay({ relayEngine: 'native' });
-  if (name === 'relay-native-copy') return relay({ relayEngine: 'native', relaySplice: false });
-  throw new Error(`unknown target ${name}; known: direct, relay, relay-js, relay-native, relay-native-copy, socat, socat-b<bytes>, haproxy, relay-hwm-<bytes>, relay-noidle`);
+  if (name === 'relay-copy') return relay({ relaySplice: false });
+  throw new Error(`unknown target ${name}; known: direct, relay, relay-copy, socat, socat-b<bytes>, haproxy, relay-hwm-<bytes>, relay-noidle`);
 }
 
 function flag(name: string): string | undefined {
@@ -140,9 +137,6 @@ async function main(): Promise<void> {
   const comparisons: (readonly [string, string])[] = [
     ...['socat', 'haproxy', 'direct', ...targets.filter((name) => name.startsWith('socat-b'))].map((peer) => ['relay', peer] as const),
     ...targets.filter((name) => name.startsWith('relay-')).map((variant) => [variant, 'relay'] as const),
-    // The native relay against the peers and the JS relay, whichever engine `relay` runs.
-    ...['socat', 'haproxy', 'direct', 'relay-js'].map((peer) => ['relay-native', peer] as const),
-    ['relay-native-copy', 'relay-native'] as const,
   ].filter(([top, bottom]) => top in figures && bottom in figures);
   const ratios = Object.fromEntries(
     comparisons.map(([top, bottom]) => [`${top}/${bottom}`, ratiosOf(figures[top] as Figures, figures[bottom] as Figures)]),
@@ -158,7 +152,7 @@ async function main(): Promise<void> {
       workload,
       notes: [
         'loopback; load generator, proxy and backend are separate processes sharing the same CPUs',
-        'relay = bench/relay-harness.js (src/proxy/relay.ts startRelay with the production socket settings)',
+        'relay = bench/relay-harness.js (createProxyServer and the native relay, src/proxy/native-relay.ts, with the production socket settings)',
         'haproxy: default threads (one per CPU), no splice; socat: fork per connection, nodelay on both legs',
         'idle memory: delta of the proxy process tree (socat: parent plus forked children) over the open connections',
       ],

@@ -2,13 +2,12 @@
  * A plain TCP relay built from the sidecar's own proxy server, for host
  * benchmarks only (the shipped CLI never runs without TCP-AO): createProxyServer
  * with the plain test handler, so every connection takes the production accept
- * path (caps, paused half-open legs, socket settings, idle timeout, startRelay).
+ * path (caps, paused half-open legs, socket settings, idle timeout, the native relay).
  *
- * Argument: one JSON object {listenHost, targetHost, targetPort, highWaterMark?, idleTimeoutMs?, relayEngine?}.
+ * Argument: one JSON object {listenHost, targetHost, targetPort, highWaterMark?, idleTimeoutMs?, relaySplice?}.
  * The optional fields are what-if knobs: highWaterMark (bytes) for both legs
  * instead of Node's default, idleTimeoutMs instead of the config default (0 = off),
- * relayEngine ('js' or 'native') instead of the server's default, relaySplice (native
- * relay: false to copy bulk through a buffer instead of splicing it).
+ * relaySplice (false to copy bulk through a buffer instead of splicing it).
  * Prints {"event":"listening","port":N}.
  */
 import { once } from 'node:events';
@@ -27,8 +26,7 @@ interface HarnessArgs {
   readonly targetPort: number;
   readonly highWaterMark?: number;
   readonly idleTimeoutMs?: number;
-  readonly relayEngine?: 'js' | 'native';
-  /** Native relay only: false copies every byte through a buffer instead of splicing bulk directions. */
+  /** False copies every byte through a buffer instead of splicing bulk directions. */
   readonly relaySplice?: boolean;
 }
 
@@ -49,7 +47,6 @@ async function main(): Promise<void> {
     handler: createPlainHandler({ host: args.targetHost, port: args.targetPort }, { ...settings, ...waterMark }),
     binding: defaultBinding(),
     ...waterMark,
-    ...(args.relayEngine === undefined ? {} : { relayEngine: args.relayEngine }),
     ...(args.relaySplice === undefined ? {} : { nativeRelay: defaultRelayEngine({ splice: args.relaySplice }) }),
   });
   proxy.server.listen({ host: args.listenHost, port: 0, backlog: 4_096 });

@@ -114,7 +114,8 @@ RelayEarlyBytes EarlyArg(const Napi::CallbackInfo& info, size_t i, const char* n
   }
   auto bytes = info[i].As<Napi::Uint8Array>();
   if (bytes.ByteLength() > kRelayEarlyMaxBytes) {
-    throw InvalidArgument(info.Env(), name, std::string(name) + " must be at most " + std::to_string(kRelayEarlyMaxBytes) + " bytes");
+    throw InvalidArgument(info.Env(), name,
+                          std::string(name) + " must be at most " + std::to_string(kRelayEarlyMaxBytes) + " bytes");
   }
   early.data = bytes.Data();
   early.len = bytes.ByteLength();

@@ -1,7 +1,7 @@
 /**
- * startRelay's contract (relay.ts) on the addon's epoll thread: the same
- * half-close, backpressure, idle timeout, reset on error, byte counts and
- * abort, without a byte crossing the JS heap.
+ * The relay (relay.ts's contract) on the addon's epoll thread: half-close both
+ * ways, backpressure, the idle timeout, reset on error, byte counts and abort,
+ * without a byte crossing the JS heap. It is the only data path.
  *
  * Hand-off: the addon duplicates both sockets' fds (F_DUPFD_CLOEXEC) and the
  * net.Sockets are then destroyed. Destroying a socket makes libuv drop the fd
@@ -11,8 +11,8 @@
  * read from a leg (an app that speaks first, such as a BGP OPEN) go with the
  * hand-off and are written to the other leg before anything new. A socket
  * with a write still queued in Node, or more read ahead than one relay
- * buffer, is not handed off: canHandOff() says so and the caller keeps the JS
- * relay for it.
+ * buffer, is not handed off: canHandOff() says so and the caller refuses the
+ * connection.
  */
 import type { Socket } from 'node:net';
 
@@ -52,7 +52,7 @@ function takeReadAhead(leg: Socket): Buffer | undefined {
     chunks.push(chunk);
   }
   if (leg.readableLength > 0) {
-    // Put back what was taken so the JS relay the caller falls back to still has it.
+    // Put back what was taken: the sockets stay as they were when the hand-off fails.
     for (const chunk of chunks.reverse()) leg.unshift(chunk);
     throw new Error('a socket holds read-ahead bytes that are not a Buffer');
   }
@@ -111,7 +111,7 @@ export function startNativeRelay(client: Socket, upstream: Socket, options: Nati
       ...(upstreamEarly === undefined ? {} : { upstream: upstreamEarly }),
     });
   } catch (error) {
-    // The caller relays in JS instead: give the sockets their bytes back.
+    // Leave the sockets as they were for the caller to reset.
     if (clientEarly !== undefined) client.unshift(clientEarly);
     if (upstreamEarly !== undefined) upstream.unshift(upstreamEarly);
     throw error;

@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { AoInfo, NativeRelayEngine, TcpAoBinding } from '../native/index.js';
 import { canHandOff, startNativeRelay } from './native-relay.js';
-import { startRelay, type Relay, type RelayEndReason } from './relay.js';
+import type { Relay, RelayEndReason } from './relay.js';
 import { parseSocketAddress } from '../config/address.js';
 import type { RelaySettings } from '../policy/plan.js';
 import { SessionTracker } from './sessions.js';
@@ -43,14 +43,7 @@ export interface ProxyServerOptions {
   readonly binding: Pick<TcpAoBinding, 'setKeepalive' | 'socketFd'>;
   /** Stream buffer size of accepted sockets instead of Node's default; only the relay bench's what-if runs set it. */
   readonly highWaterMark?: number;
-  /**
-   * Who moves the bytes: `native` (the addon's epoll thread, native-relay.ts;
-   * the default) or `js` (relay.ts, stream pipes). A connection the native relay
-   * cannot take (a write still queued in Node, an addon without the relay) is
-   * relayed in JS; relay_started names the engine either way.
-   */
-  readonly relayEngine?: 'js' | 'native';
-  /** The addon's relay for `native`; defaultRelayEngine() unless injected. */
+  /** The addon's relay (native-relay.ts); defaultRelayEngine() unless injected. */
   readonly nativeRelay?: NativeRelayEngine;
 }
 
@@ -72,6 +65,7 @@ export const REFUSAL_REASONS = [
   'no_key_for_peer',
   'tcpao_unsupported',
   'client_gone',
+  'relay_unavailable',
   'internal_error',
 ] as const;
 
@@ -189,12 +183,12 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
           if (client.destroyed) throw new ConnectionRefused('client_gone', 'client closed before the relay started');
           applySocketSettings(client, settings, binding);
           applySocketSettings(legs.upstream, settings, binding);
+          relayConnection(id, peer, client, legs, connLog, releaser(address));
         } catch (error) {
           legs.upstream.resetAndDestroy();
           if (legs.wire !== client) legs.wire.resetAndDestroy();
           throw error;
         }
-        relayConnection(id, peer, client, legs, connLog, releaser(address));
       })
       .catch((error: unknown) => {
         pending.delete(client);
@@ -219,36 +213,32 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     );
   });
 
-  /** The native relay, or undefined if the hand-off failed; its closures hold the fd and snapshot, not the sockets. */
-  const startNative = (client: Socket, legs: OpenedLegs, snapshot: (fd: number) => void): { relay: Relay; wireFd: number } | undefined => {
+  /**
+   * Hands both legs to the addon's relay thread. A connection it cannot take
+   * (a write still queued in Node, no fd left to duplicate) is refused, never
+   * relayed some other way; the sockets are left open for the caller to reset.
+   */
+  const handOff = (client: Socket, legs: OpenedLegs, snapshot: (fd: number) => void): { relay: Relay; wireFd: number } => {
+    if (!canHandOff(client, legs.upstream)) {
+      throw new ConnectionRefused('relay_unavailable', 'a leg cannot be handed to the native relay (a write is still queued or the socket closed)');
+    }
     let fd = -1;
+    let relay: Relay;
     try {
-      const relay = startNativeRelay(client, legs.upstream, {
+      relay = startNativeRelay(client, legs.upstream, {
         idleTimeoutMs: settings.idleTimeoutMs,
         beforeAbort: () => snapshot(fd),
         ...(options.nativeRelay === undefined ? {} : { engine: options.nativeRelay }),
       });
-      const fds = relay.legFds ?? { client: -1, upstream: -1 };
-      fd = legs.wireFd < 0 ? -1 : legs.wire === client ? fds.client : fds.upstream; // a plain leg (-1) has no AO counters
-      return { relay, wireFd: fd };
     } catch (error) {
-      log.warn({ event: 'native_relay_unavailable', err: error }, 'native relay hand-off failed; relaying in JS');
-      return undefined;
+      const cause = error as NodeJS.ErrnoException;
+      throw new ConnectionRefused('relay_unavailable', `the native relay did not take the connection: ${cause.message}`, {
+        ...(cause.code === undefined ? {} : { code: cause.code }),
+      });
     }
-  };
-
-  /** The native relay when asked for and possible; otherwise the JS relay (with its own end-of-stream snapshots). */
-  const startEither = (client: Socket, legs: OpenedLegs, snapshot: (fd: number) => void): { relay: Relay; wireFd: number } => {
-    const wanted = options.relayEngine ?? 'native';
-    const native = wanted === 'native' && canHandOff(client, legs.upstream) ? startNative(client, legs, snapshot) : undefined;
-    if (native !== undefined) return native;
-    const { upstream, wire, wireFd } = legs;
-    const jsSnapshot = () => {
-      if (!wire.destroyed) snapshot(wireFd);
-    };
-    wire.on('end', jsSnapshot);
-    wire.on('finish', jsSnapshot);
-    return { relay: startRelay(client, upstream, { idleTimeoutMs: settings.idleTimeoutMs, beforeAbort: jsSnapshot }), wireFd };
+    // A plain leg (-1) has no AO counters.
+    fd = legs.wireFd < 0 ? -1 : legs.wire === client ? relay.legFds.client : relay.legFds.upstream;
+    return { relay, wireFd: fd };
   };
 
   const relayConnection = (id: number, peer: string, client: Socket, legs: OpenedLegs, connLog: Logger, ended: () => void) => {
@@ -261,10 +251,9 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
         // The fd is already being torn down; keep the previous snapshot.
       }
     };
-    const { relay, wireFd } = startEither(client, legs, snapshotCounters);
+    const { relay, wireFd } = handOff(client, legs, snapshotCounters);
     sessions.add({ id, peer, wireFd, relay });
-    const engine = relay.legFds === undefined ? 'js' : 'native';
-    connLog.info({ event: 'relay_started', engine, ...legs.context }, 'relay started');
+    connLog.info({ event: 'relay_started', ...legs.context }, 'relay started');
     void relay.done.then((result) => {
       ended();
       connLog.info(

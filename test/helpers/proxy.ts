@@ -18,7 +18,6 @@ import { createPlainHandler } from './plain-handler.js';
 
 export type LogLine = Record<string, unknown>;
 export type RelaySettings = ProxyServerOptions['relay'];
-export type RelayEngine = NonNullable<ProxyServerOptions['relayEngine']>;
 
 /** A pino logger whose lines are parsed back as JSON, as an operator's log shipper would. */
 export function captureLog(): { log: pino.Logger; lines: LogLine[] } {
@@ -90,7 +89,7 @@ export async function startPlainProxy(
   appPort: number,
   overrides: Partial<RelaySettings> = {},
   wrap: (handler: ConnectionHandler) => ConnectionHandler = (handler) => handler,
-  relayEngine: RelayEngine = 'js',
+  extra: Pick<ProxyServerOptions, 'nativeRelay'> = {},
 ): Promise<RunningProxy> {
   const { log, lines } = captureLog();
   const relay = relaySettings(overrides);
@@ -99,7 +98,7 @@ export async function startPlainProxy(
     log,
     handler: wrap(createPlainHandler({ host: '127.0.0.1', port: appPort }, relay)),
     binding: { setKeepalive: () => undefined, socketFd: () => -1 },
-    relayEngine,
+    ...extra,
   });
   t.teardown(() => proxy.sessions.abortAll('shutdown'));
   return { proxy, port: await listen(t, proxy.server), lines };
