@@ -325,12 +325,7 @@ void RelayLoop::Pump(Conn* c) {
           break;
         }
         d.off = d.len = 0;
-        if (free_buffers_.size() < kMaxFreeBuffers) {
-          free_buffers_.push_back(d.buf);
-        } else {
-          FreeBuffer(d.buf);
-        }
-        d.buf = nullptr;
+        GiveBackBuffer(&d.buf);
         continue;
       }
       if (d.eof) {
@@ -348,53 +343,37 @@ void RelayLoop::Pump(Conn* c) {
         more = true;
         break;
       }
-      if (d.pipe_w >= 0) {
-        ssize_t n = splice(src.fd, nullptr, d.pipe_w, nullptr, kPipeBytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          if (errno == EAGAIN) {
-            // The pipe is empty here, so EAGAIN means the socket is.
-            src.can_read = false;
-            break;
-          }
-          Finish(c, src_error, errno, "splice");
+      const bool piping = d.pipe_w >= 0;
+      if (!piping && d.buf == nullptr) {
+        d.buf = TakeBuffer();
+        if (d.buf == nullptr) {
+          Finish(c, src_error, ENOMEM, "read");
           return;
         }
-        if (n == 0) {
-          d.eof = true;
-          src.can_read = false;
-          continue;
-        }
-        // No short-read shortcut: tcp_splice_read() also stops when the pipe runs out of slots.
-        c->last_ms = now_ms_;
-        d.in_pipe = static_cast<size_t>(n);
-        continue;
       }
-      if (d.buf == nullptr) {
-        if (!free_buffers_.empty()) {
-          d.buf = free_buffers_.back();
-          free_buffers_.pop_back();
-        } else {
-          d.buf = AllocBuffer();
-          if (d.buf == nullptr) {
-            Finish(c, src_error, ENOMEM, "read");
-            return;
-          }
-        }
-      }
-      ssize_t n = recv(src.fd, d.buf, kBufferBytes, MSG_DONTWAIT);
+      ssize_t n;
+      do {
+        n = piping ? splice(src.fd, nullptr, d.pipe_w, nullptr, kPipeBytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+                   : recv(src.fd, d.buf, kBufferBytes, MSG_DONTWAIT);
+      } while (n < 0 && errno == EINTR);
       if (n < 0) {
-        if (errno == EINTR) continue;
+        // A splicing direction's pipe is empty here, so EAGAIN means the socket is.
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
           src.can_read = false;
           break;
         }
-        Finish(c, src_error, errno, "read");
+        Finish(c, src_error, errno, piping ? "splice" : "read");
         return;
       }
       if (n == 0) {
         d.eof = true;
         src.can_read = false;
+        continue;
+      }
+      if (piping) {
+        // No short-read shortcut: tcp_splice_read() also stops when the pipe runs out of slots.
+        c->last_ms = now_ms_;
+        d.in_pipe = static_cast<size_t>(n);
         continue;
       }
       c->last_ms = now_ms_;
@@ -423,16 +402,7 @@ void RelayLoop::Finish(Conn* c, RelayEndKind kind, int err, const char* syscall)
     (void)epoll_ctl(epfd_, EPOLL_CTL_DEL, s.fd, &ev);
   }
   for (Conn::Dir& d : c->dirs) {
-    if (d.buf == nullptr) {
-      d.ClosePipe();
-      continue;
-    }
-    if (free_buffers_.size() < kMaxFreeBuffers) {
-      free_buffers_.push_back(d.buf);
-    } else {
-      FreeBuffer(d.buf);
-    }
-    d.buf = nullptr;
+    if (d.buf != nullptr) GiveBackBuffer(&d.buf);
     d.ClosePipe();
   }
   RelayEnd end;
@@ -443,6 +413,22 @@ void RelayLoop::Finish(Conn* c, RelayEndKind kind, int err, const char* syscall)
   end.reset = kind != RelayEndKind::kClosed;
   finished_.push_back(c->id);
   on_end_(end);
+}
+
+char* RelayLoop::TakeBuffer() {
+  if (free_buffers_.empty()) return AllocBuffer();
+  char* buf = free_buffers_.back();
+  free_buffers_.pop_back();
+  return buf;
+}
+
+void RelayLoop::GiveBackBuffer(char** buf) {
+  if (free_buffers_.size() < kMaxFreeBuffers) {
+    free_buffers_.push_back(*buf);
+  } else {
+    FreeBuffer(*buf);
+  }
+  *buf = nullptr;
 }
 
 RelayStats RelayLoop::Stats() {

@@ -106,6 +106,9 @@ class RelayLoop {
   void OnEvent(Conn* c, int side, uint32_t events);
   void Pump(Conn* c);
   void Finish(Conn* c, RelayEndKind kind, int err, const char* syscall);
+  // A buffer from the free list (or a new one; nullptr when malloc fails), and back.
+  char* TakeBuffer();
+  void GiveBackBuffer(char** buf);
   void SweepIdle(int64_t now_ms);
 
   std::function<void(const RelayEnd&)> on_end_;
