@@ -42,13 +42,14 @@ uint8_t CopyKeyBytes(Napi::Value value, const std::string& what, uint8_t* dst) {
 
 }  // namespace
 
-int FdArg(const Napi::CallbackInfo& info, size_t index) {
+int FdArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Env env = info.Env();
   Napi::Value v = info[index];
-  if (!v.IsNumber()) throw InvalidArgument(env, "fd", "fd must be a non-negative integer");
+  const std::string message = std::string(name) + " must be a non-negative integer";
+  if (!v.IsNumber()) throw InvalidArgument(env, name, message);
   double d = v.As<Napi::Number>().DoubleValue();
   if (!isfinite(d) || d != floor(d) || d < 0 || d > INT_MAX) {
-    throw InvalidArgument(env, "fd", "fd must be a non-negative integer");
+    throw InvalidArgument(env, name, message);
   }
   return static_cast<int>(d);
 }

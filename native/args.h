@@ -14,7 +14,8 @@
 
 namespace tcpao {
 
-int FdArg(const Napi::CallbackInfo& info, size_t index);
+// @name is the argument's name in the error ("fd" unless a call takes two).
+int FdArg(const Napi::CallbackInfo& info, size_t index, const char* name = "fd");
 Napi::Object ObjectArg(const Napi::CallbackInfo& info, size_t index, const char* name);
 double IntegerProp(Napi::Object obj, const char* prop, const std::string& what, double lo, double hi, bool required,
                    double fallback);

@@ -11,6 +11,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "args.h"
 #include "js_errors.h"
 #include "relay.h"
 
@@ -94,15 +95,6 @@ RelayState* RequireState(const Napi::CallbackInfo& info) {
   RelayState* state = StateOf(info.Env());
   if (state == nullptr) throw InvalidArgument(info.Env(), "relay", "relayInit() has not been called");
   return state;
-}
-
-int FdArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (!info[i].IsNumber()) throw InvalidArgument(info.Env(), name, std::string(name) + " must be an fd");
-  double v = info[i].As<Napi::Number>().DoubleValue();
-  if (!(v >= 0 && v <= 2147483647.0) || v != static_cast<double>(static_cast<int>(v))) {
-    throw InvalidArgument(info.Env(), name, std::string(name) + " must be a non-negative integer");
-  }
-  return static_cast<int>(v);
 }
 
 // An optional Uint8Array of early bytes; undefined is none.

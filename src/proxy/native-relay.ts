@@ -83,7 +83,7 @@ export function startNativeRelay(client: Socket, upstream: Socket, options: Nati
 
   const onEnd = (end: NativeRelayEnd) => {
     try {
-      options.beforeAbort?.();
+      options.beforeClose?.();
     } finally {
       // The fds close only now, after the counters were read.
       engine.release(handle.id, abortReason !== undefined);

@@ -15,7 +15,7 @@ export interface RelayOptions {
    * Runs at every end, clean or not, while both file descriptors are still open
    * (the AO counters are read here).
    */
-  readonly beforeAbort?: () => void;
+  readonly beforeClose?: () => void;
 }
 
 export interface RelayResult {

@@ -227,7 +227,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     try {
       relay = startNativeRelay(client, legs.upstream, {
         idleTimeoutMs: settings.idleTimeoutMs,
-        beforeAbort: () => snapshot(fd),
+        beforeClose: () => snapshot(fd),
         ...(options.nativeRelay === undefined ? {} : { engine: options.nativeRelay }),
       });
     } catch (error) {
